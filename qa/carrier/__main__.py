@@ -1,0 +1,5 @@
+import sys
+
+from qa.carrier.cli import main
+
+sys.exit(main())

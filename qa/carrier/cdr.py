@@ -1,0 +1,85 @@
+"""The carrier CDR: one JSON object per INVITE, appended and flushed as each call ends.
+
+Fields (the contract other parts of voipqa join on)::
+
+    carrier        name of this carrier (--name)
+    call_id        Call-ID of the INVITE as the carrier received it
+    from, to       user parts of the From and To URIs
+    from_uri, to_uri  the full URIs
+    ruri           user part of the Request-URI (the number routed on)
+    route          name (or prefix) of the number plan route taken; "no-route" if none
+    from_tag       From tag of the INVITE (the platform's leg towards the carrier)
+    x_headers      {name: value} for every X-* header of the INVITE (names as received)
+    transport      "udp" | "tcp"
+    received       unix time the INVITE arrived
+    answered       unix time the 200 OK was sent, or null
+    ended          unix time the call ended (BYE/CANCEL/final failure/timeout)
+    final_code     final response code sent to the INVITE (null if none, e.g. ring forever + crash)
+    ended_by       "caller" | "carrier" | "cancel" | "timeout"
+    duration_s     ended - answered (0 when not answered), rounded to ms
+    codec          the audio codec of the SDP answer ("" when not answered)
+    rtp_packets_in RTP packets received on the carrier's media port
+    rtp_packets_out RTP packets sent (echoed)
+    dtmf_heard     digits heard (RFC 4733 events and SIP INFO), in order, e.g. "123#"
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+CDR_FIELDS: tuple[str, ...] = (
+    "carrier", "call_id", "from", "to", "from_uri", "to_uri", "ruri", "route", "from_tag",
+    "x_headers", "transport", "received", "answered", "ended", "final_code", "ended_by",
+    "duration_s", "codec", "rtp_packets_in", "rtp_packets_out", "dtmf_heard",
+)
+
+
+class CdrWriter:
+    """Append-only JSONL file; every record is written and flushed at once."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: TextIO | None = open(self.path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        with self._lock:
+            if self._fh is None:
+                return
+            self._fh.write(line + "\n")
+            self._fh.flush()          # a killed carrier keeps every finished call
+            self.count += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def __enter__(self) -> "CdrWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_cdrs(path: Path | str) -> list[dict[str, Any]]:
+    """All records of a carrier CDR file (a torn last line is skipped)."""
+    out: list[dict[str, Any]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out

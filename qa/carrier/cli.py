@@ -1,0 +1,116 @@
+"""``python -m qa.carrier serve`` / ``voipqa carrier serve``: run the native mock carrier.
+
+    python -m qa.carrier serve --plan carriers/numberplan.yaml --listen 127.0.0.1:5070 \\
+        --cdr results/carrier-a.jsonl --name carrier-a [--transport udp,tcp] [-v]
+
+Prints one line ``carrier <name> listening on <host>:<port> udp,tcp`` on stdout when ready.
+Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad input (plan invalid, bad --listen, port
+taken; one line on stderr), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import sys
+from pathlib import Path
+
+from qa.errors import BadInput, VoipqaError
+
+DEFAULT_PLAN = Path("carriers/numberplan.yaml")
+DEFAULT_LISTEN = "127.0.0.1:5070"
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) -> (host, port); BadInput when malformed."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise BadInput(f"--listen: {listen!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def parse_transports(value: str | list[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [t.strip().lower() for t in items if t.strip()]
+    if not names or any(n not in ("udp", "tcp") for n in names):
+        raise BadInput(f"--transport: {value!r} must be udp, tcp or udp,tcp")
+    return list(dict.fromkeys(names))
+
+
+def serve(plan: Path | str, listen: str, cdr: Path | str, name: str,
+          transports: list[str] | str = ("udp", "tcp"), *, t1: float = 0.5) -> int:
+    """Run the carrier until SIGTERM/SIGINT. Returns the exit code (0/1/2)."""
+    from qa.carrier.plan import load_plan
+    from qa.carrier.server import CarrierServer, run
+
+    try:
+        host, port = parse_listen(listen)
+        names = parse_transports(transports)
+        number_plan = load_plan(plan)
+        server = CarrierServer(number_plan, name or number_plan.carrier or "carrier", host, port,
+                               cdr, names, t1=t1)
+    except VoipqaError as exc:
+        print(f"carrier: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"carrier: --cdr {cdr}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        return 2
+
+    def ready(srv: CarrierServer) -> None:
+        print(f"carrier {srv.name} listening on {srv.host}:{srv.port} {','.join(srv.transports)}",
+              flush=True)
+
+    try:
+        asyncio.run(run(server, ready))
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            print(f"carrier: cannot listen on {listen}: {exc.strerror}", file=sys.stderr, flush=True)
+            server.cdr.close()
+            return 2
+        print(f"carrier: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except VoipqaError as exc:
+        print(f"carrier: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser(prog: str = "python -m qa.carrier") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="The native mock carrier (SIP UAS).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sp = sub.add_parser("serve", help="answer calls per the number plan")
+    add_serve_arguments(sp)
+    return parser
+
+
+def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--plan", type=Path, default=DEFAULT_PLAN, help="number plan YAML")
+    sp.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT (UDP and TCP)")
+    sp.add_argument("--cdr", type=Path, default=Path("carrier-cdr.jsonl"), help="carrier CDR JSONL file")
+    sp.add_argument("--name", default="", help="carrier name in the CDR (default: plan's, or 'carrier')")
+    sp.add_argument("--transport", default="udp,tcp", help="udp, tcp or udp,tcp (default)")
+    sp.add_argument("--t1", type=float, default=0.5, help=argparse.SUPPRESS)
+    sp.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qa.carrier serve ...``; also accepts argv without the 'serve' word."""
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if not args_in or args_in[0] not in ("serve", "-h", "--help"):
+        args_in = ["serve", *args_in]
+    try:
+        args = build_parser().parse_args(args_in)
+    except SystemExit as exc:     # argparse: usage error -> 2
+        return int(exc.code or 0)
+    return serve_from_args(args)
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """Serve with options parsed by ``add_serve_arguments`` (here or in ``voipqa carrier serve``)."""
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return serve(args.plan, args.listen, args.cdr, args.name, args.transport, t1=args.t1)

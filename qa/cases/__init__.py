@@ -1,0 +1,7 @@
+"""Cases: customer calls run concurrently, the four witnesses joined into call records."""
+
+from qa.cases.checks import Expectation, judge
+from qa.cases.record import CallRecord, CallRecordWriter, read_records
+from qa.cases.runner import CallSpec, Session
+
+__all__ = ["CallRecord", "CallRecordWriter", "CallSpec", "Expectation", "Session", "judge", "read_records"]

@@ -1,0 +1,103 @@
+"""The call record (DESIGN §6): one JSON object per call, the four witnesses joined.
+
+Written as each call ends (append + flush) so a killed run keeps every call it had.
+Reports, the gate and the Robot keywords all read this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+#: Field order of the DESIGN §6 contract; ``to_json`` keeps it.
+RECORD_FIELDS = (
+    "case", "call_id", "from", "to", "transport", "offered_codecs", "answered_codec",
+    "started", "answered", "ended", "final_code", "pdd_ms", "setup_ms", "duration_s",
+    "dtmf_sent", "dtmf_heard", "carrier_code", "carrier", "cdr", "pcap", "verdict", "reasons",
+)
+
+
+@dataclass
+class CallRecord:
+    """One call as the four witnesses saw it, with a verdict and the reasons for it.
+
+    ``from_`` is the calling account (``from`` in JSON); ``carrier`` is the carrier's
+    CDR line (or None when the carrier never saw the call), ``cdr`` the platform's.
+    """
+
+    case: str
+    call_id: str | None = None
+    from_: str | None = None
+    to: str | None = None
+    transport: str = "udp"
+    offered_codecs: list[str] = field(default_factory=list)
+    answered_codec: str | None = None
+    started: float | None = None
+    answered: float | None = None
+    ended: float | None = None
+    final_code: int | None = None
+    pdd_ms: float | None = None
+    setup_ms: float | None = None
+    duration_s: float | None = None
+    dtmf_sent: str = ""
+    dtmf_heard: str | None = None
+    carrier_code: int | None = None
+    carrier: dict[str, Any] | None = None
+    cdr: dict[str, Any] | None = None
+    pcap: dict[str, Any] | None = None
+    verdict: str = "pending"
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """One line of calls.jsonl, keys in contract order."""
+        data = asdict(self)
+        data["from"] = data.pop("from_")
+        return json.dumps({k: data[k] for k in RECORD_FIELDS}, default=str)
+
+    @classmethod
+    def from_json(cls, line: str) -> "CallRecord":
+        data = json.loads(line)
+        data["from_"] = data.pop("from", None)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def fail(self, witness: str, reason: str) -> None:
+        """Record a disagreement; ``witness`` is customer, carrier, platform or wire."""
+        self.reasons.append(f"{witness}: {reason}")
+        self.verdict = "fail"
+
+
+class CallRecordWriter:
+    """Appends records to calls.jsonl, flushing and fsyncing each line.
+
+    Thread-safe: cases run concurrently and each writes when its call ends.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(self, record: CallRecord) -> None:
+        line = record.to_json() + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_records(path: Path) -> Iterator[CallRecord]:
+    """Yield the records of a calls.jsonl; a torn last line (killed run) is skipped."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield CallRecord.from_json(line)
+            except (ValueError, TypeError):
+                continue

@@ -1,0 +1,71 @@
+"""The running lab, as ``RUN_DIR/lab.json`` (written by the supervisor once healthy)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "lab.json"
+REQUEST_FILE = "lab.request.json"   # what `up` asks the supervisor for
+ERROR_FILE = "lab.error"            # {"exit_code", "message"} of a failed start
+PID_FILE = "supervisor.pid"
+
+
+@dataclass
+class LabState:
+    backend: str
+    run_dir: str
+    supervisor_pid: int
+    started: float
+    host: str
+    domain: str
+    ports: dict[str, int]                 # sip (UDP+TCP), sip_tls, one per carrier name
+    processes: dict[str, int]             # name -> pid (kamailio, carrier-a, carrier-b)
+    cdr_db: str                           # SQLite DB with the voipqa_cdr view
+    carrier_cdr: dict[str, str]           # carrier name -> JSONL path
+    ca_cert: str
+    tls_server_name: str
+    ctl_socket: str                       # kamcmd -s unix:<ctl_socket>
+    seed: str
+    plan: str
+    logs: dict[str, str]                  # name -> log path
+    config: str = ""                      # the rendered kamailio.cfg
+    carrier_impl: str = ""                # python module the carriers run
+    accounts: dict[str, str] = field(default_factory=dict)   # user -> password (test convenience)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LabState":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, run_dir: Path | None = None) -> Path:
+        """Atomic write (tmp + rename): a reader never sees half a file."""
+        path = Path(run_dir or self.run_dir) / STATE_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def state_path(run_dir: Path | str) -> Path:
+    return Path(run_dir) / STATE_FILE
+
+
+def load_state(run_dir: Path | str) -> LabState | None:
+    """The recorded lab of ``run_dir``, or None (no file, or unreadable)."""
+    try:
+        data = json.loads(state_path(run_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return LabState.from_dict(data)
+    except TypeError:
+        return None

@@ -1,0 +1,237 @@
+"""The lab supervisor: ``python -m qa.lab.supervisor RUN_DIR`` (started detached by ``up``).
+
+Reads ``RUN_DIR/lab.request.json`` (seed, plan, explicit ports), prepares the run
+directory (ports, certificate, SQLite DB, rendered config checked with ``kamailio -c``),
+starts Kamailio and the carriers as children with PR_SET_PDEATHSIG(SIGTERM) (so a
+SIGKILLed supervisor takes them all down), writes ``lab.json`` once everything is
+healthy, then waits. SIGTERM/SIGINT: stop the children by PID (SIGTERM, SIGKILL after
+3 s), remove ``lab.json``, exit. A failed start writes ``lab.error`` (one line) and exits
+2 (bad input) or 1.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from qa.errors import BadInput, VoipqaError
+from qa.lab import config
+from qa.lab.probe import sip_options
+from qa.lab.seed import Seed, load_seed
+from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, state_path
+from qa.ports import allocate_ports, require_free
+from qa.tools import require_tool
+
+STOP_GRACE_S = 3.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _pdeathsig() -> None:
+    """preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def carrier_module() -> str:
+    """The carrier implementation: the native carrier once it exists, else the lab stub.
+    ``VOIPQA_LAB_CARRIER=stub`` forces the stub, ``=native`` the real one."""
+    choice = os.environ.get("VOIPQA_LAB_CARRIER", "auto")
+    if choice == "stub":
+        return "qa.lab.stub_carrier"
+    if choice == "native" or importlib.util.find_spec("qa.carrier.__main__") is not None:
+        return "qa.carrier"
+    return "qa.lab.stub_carrier"
+
+
+def carrier_command(name: str, port: int, plan: Path, cdr: Path, module: str | None = None) -> list[str]:
+    """The one place the carrier command line is built."""
+    return [sys.executable, "-m", module or carrier_module(), "serve", "--plan", str(plan),
+            "--listen", f"{config.HOST}:{port}", "--cdr", str(cdr), "--name", name]
+
+
+def ctl_socket_path(run_dir: Path) -> Path:
+    """Unix socket paths are limited to 107 bytes: long run dirs get a short /tmp path."""
+    path = run_dir / "kamailio_ctl"
+    if len(str(path)) <= 100:
+        return path
+    import hashlib
+    digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"voipqa-ctl-{digest}.sock"
+
+
+class Supervisor:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    # ----- process control
+    def spawn(self, name: str, argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                    preexec_fn=_pdeathsig, cwd=cwd, close_fds=True)
+        self.children[name] = proc
+        return proc
+
+    def stop_children(self) -> None:
+        # carriers first, then Kamailio (it would otherwise probe dead carriers in vain)
+        order = [n for n in self.children if n != "kamailio"] + [n for n in self.children if n == "kamailio"]
+        for name in order:
+            proc = self.children[name]
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + STOP_GRACE_S
+        for name in order:
+            proc = self.children[name]
+            try:
+                proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+        raise KeyboardInterrupt
+
+    # ----- start
+    def start(self) -> LabState:
+        run_dir = self.run_dir
+        req = json.loads((run_dir / REQUEST_FILE).read_text())
+        seed_path, plan_path = Path(req["seed"]), Path(req["plan"])
+        seed: Seed = load_seed(seed_path)
+        kamailio = require_tool("kamailio")
+        require_tool("openssl")
+
+        explicit: dict[str, int] = {k: int(v) for k, v in (req.get("ports") or {}).items()}
+        names = ["sip", "sip_tls"] + [c.name for c in seed.carriers]
+        unknown = set(explicit) - set(names)
+        if unknown:
+            raise BadInput(f"lab ports: unknown name(s) {', '.join(sorted(unknown))} (known: {', '.join(names)})")
+        for name, port in explicit.items():
+            require_free(port, config.HOST, what=f"lab port '{name}'")
+        wanted = [n for n in names if n not in explicit]
+        fresh = allocate_ports(len(wanted), config.HOST, exclude=set(explicit.values()))
+        ports = dict(explicit) | dict(zip(wanted, fresh))
+
+        ctl = ctl_socket_path(run_dir)
+        ctl.unlink(missing_ok=True)
+        ca = config.make_certs(run_dir)
+        db = config.db_path(run_dir)
+        config.create_db(db, seed)
+        cfg = config.write_run_files(run_dir, seed, ports, ctl)
+        config.check_config(cfg)
+
+        logs = {"supervisor": str(run_dir / "supervisor.log"), "kamailio": str(run_dir / "kamailio.log")}
+        self.spawn("kamailio", [kamailio, "-DD", "-E", "-f", str(cfg), "-P", str(run_dir / "kamailio.pid"),
+                                "-Y", str(run_dir), "-m", "64"], Path(logs["kamailio"]))
+        module = carrier_module()
+        carrier_cdr: dict[str, str] = {}
+        repo_root = Path(__file__).resolve().parents[2]
+        for c in seed.carriers:
+            cdr = run_dir / f"{c.name}.jsonl"
+            log = run_dir / f"{c.name}.log"
+            carrier_cdr[c.name] = str(cdr)
+            logs[c.name] = str(log)
+            self.spawn(c.name, carrier_command(c.name, ports[c.name], plan_path, cdr, module), log, cwd=repo_root)
+
+        self.wait_healthy(ports, logs, seed, float(req.get("timeout", 20)))
+        return LabState(
+            backend="native", run_dir=str(run_dir), supervisor_pid=os.getpid(), started=time.time(),
+            host=config.HOST, domain=seed.domain, ports=ports,
+            processes={n: p.pid for n, p in self.children.items()}, cdr_db=str(db),
+            carrier_cdr=carrier_cdr, ca_cert=str(ca), tls_server_name=config.TLS_SERVER_NAME,
+            ctl_socket=str(ctl), seed=str(seed_path), plan=str(plan_path), logs=logs, config=str(cfg),
+            carrier_impl=module, accounts={a.user: a.password for a in seed.accounts},
+        )
+
+    def wait_healthy(self, ports: dict[str, int], logs: dict[str, str], seed: Seed, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {"kamailio"} | {c.name for c in seed.carriers}
+        while pending:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    raise VoipqaError(f"{name} exited with code {proc.returncode} during start: "
+                                      f"{_tail(Path(logs[name]))}")
+            for name in sorted(pending):
+                if name == "kamailio":
+                    try:
+                        ok = sip_options(config.HOST, ports["sip"], "udp", 0.3)[0] == 200
+                    except OSError:
+                        ok = False
+                else:
+                    ok = "listening" in Path(logs[name]).read_text(errors="replace")
+                if ok:
+                    pending.discard(name)
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise VoipqaError(f"lab not healthy after {timeout:g} s (waiting for {', '.join(sorted(pending))})")
+            time.sleep(0.05)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_signal)
+        code = 0
+        try:
+            try:
+                state = self.start()
+            except (VoipqaError, OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+                code = exc.exit_code if isinstance(exc, VoipqaError) else 1
+                (self.run_dir / ERROR_FILE).write_text(json.dumps({"exit_code": code, "message": str(exc)}))
+                _log(f"start failed: {exc}")
+                return code
+            state.save(self.run_dir)
+            _log(f"lab up: ports {state.ports}, pids {state.processes}")
+            reported: set[str] = set()
+            while True:
+                for name, proc in self.children.items():
+                    if proc.poll() is not None and name not in reported:
+                        reported.add(name)
+                        _log(f"{name} (pid {proc.pid}) exited with code {proc.returncode}")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            _log("stopping")
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self.stop_children()
+            state_path(self.run_dir).unlink(missing_ok=True)
+            (self.run_dir / PID_FILE).unlink(missing_ok=True)
+            _log("stopped")
+        return code
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def _log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} supervisor[{os.getpid()}]: {msg}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m qa.lab.supervisor RUN_DIR", file=sys.stderr)
+        return 2
+    return Supervisor(Path(args[0]).resolve()).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

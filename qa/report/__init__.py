@@ -1,0 +1,1 @@
+"""Reports: run summaries from Robot's output.xml and the call records."""

@@ -1,0 +1,520 @@
+"""The native lab for real: Kamailio + two carriers, driven by SIPp with digest auth.
+
+One lab for the module (started once), a second small lab for the allow-list / pike /
+SIGKILL checks. Every SIPp run gets allocated -p/-cp/-mp ports and a -timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import qa.lab as lab
+from qa.errors import BadInput
+from qa.lab.probe import options_request, sip_options
+from qa.ports import allocate_ports, port_is_free
+from qa.tools import have_tool
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (have_tool("kamailio") and have_tool("sipp") and have_tool("openssl")),
+                       reason="kamailio, sipp and openssl are needed"),
+]
+
+SIPP = "/usr/bin/sipp"
+ANSWER = "15550001234"
+
+_SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+"""
+
+
+def _invite(cseq: int, user: str, auth: str) -> str:
+    return f"""  <send retrans="500">
+    <![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
+To: <sip:[service]@voipqa.lab>
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+{auth}Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}
+    ]]>
+  </send>
+"""
+
+
+def _ack_non2xx(cseq: int, user: str) -> str:
+    return f"""  <send>
+    <![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
+To: <sip:[service]@voipqa.lab>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+
+def cancel_scenario(user: str, password: str) -> str:
+    """Authenticated INVITE to a ring-forever number, CANCEL after the 180, expect 487."""
+    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="voipqa lab cancel">']
+    parts.append(_invite(1, user, ""))
+    parts.append('  <recv response="100" optional="true"/>')
+    parts.append('  <recv response="407" auth="true"/>')
+    parts.append(_ack_non2xx(1, user))
+    parts.append(_invite(2, user, f"[authentication username={user} password={password}]\n"))
+    parts.append('  <recv response="100" optional="true"/>')
+    parts.append('  <recv response="180"/>')
+    parts.append(f"""  <send>
+    <![CDATA[
+CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
+To: <sip:[service]@voipqa.lab>
+Call-ID: [call_id]
+CSeq: 2 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>""")
+    parts.append('  <recv response="200"/>')
+    parts.append('  <recv response="487"/>')
+    parts.append(_ack_non2xx(2, user))
+    parts.append("</scenario>")
+    return "\n".join(parts) + "\n"
+
+
+def scenario(user: str, password: str, expect: int, hold_ms: int = 1000) -> str:
+    """INVITE -> 407 -> ACK -> INVITE with credentials -> `expect` (200: ACK, hold, BYE)."""
+    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="voipqa lab test">']
+    parts.append(_invite(1, user, ""))
+    parts.append('  <recv response="100" optional="true"/>')
+    parts.append('  <recv response="407" auth="true"/>')
+    parts.append(_ack_non2xx(1, user))
+    parts.append(_invite(2, user, f"[authentication username={user} password={password}]\n"))
+    parts.append('  <recv response="100" optional="true"/>')
+    if expect == 200:
+        parts.append('  <recv response="180" optional="true"/>')
+        parts.append('  <recv response="183" optional="true"/>')
+        parts.append('  <recv response="200" rrs="true"/>')
+        parts.append(f"""  <send>
+    <![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
+To: <sip:[service]@voipqa.lab>[peer_tag_param]
+Call-ID: [call_id]
+[routes]
+CSeq: 2 ACK
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="{hold_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
+To: <sip:[service]@voipqa.lab>[peer_tag_param]
+Call-ID: [call_id]
+[routes]
+CSeq: 3 BYE
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>""")
+    else:
+        parts.append('  <recv response="180" optional="true"/>')
+        parts.append(f'  <recv response="{expect}"/>')
+        parts.append(_ack_non2xx(2, user))
+    parts.append("</scenario>")
+    return "\n".join(parts) + "\n"
+
+
+def run_sipp(state: lab.LabState, tmp: Path, number: str, user: str, password: str, expect: int,
+             *, hold_ms: int = 1000, timeout: int = 25) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """One call through the lab; returns (Call-ID, completed SIPp)."""
+    tag = uuid.uuid4().hex[:12]
+    xml = tmp / f"sc-{tag}.xml"
+    xml.write_text(cancel_scenario(user, password) if expect == 487 else scenario(user, password, expect, hold_ms))
+    port, cport, mport = allocate_ports(3)
+    argv = [SIPP, f"127.0.0.1:{state.ports['sip']}", "-sf", str(xml), "-s", number, "-m", "1",
+            "-i", "127.0.0.1", "-p", str(port), "-cp", str(cport), "-mp", str(mport),
+            "-timeout", str(timeout), "-timeout_error", "-nostdin", "-cid_str", f"vq-{tag}-%u",
+            "-trace_err", "-error_file", str(tmp / f"err-{tag}.log")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10,
+                          stdin=subprocess.DEVNULL, cwd=tmp)
+    return f"vq-{tag}-1", proc
+
+
+def sipp_ok(proc: subprocess.CompletedProcess[str], tmp: Path) -> str:
+    errs = "\n".join(p.read_text(errors="replace")[-1500:] for p in tmp.glob("err-*.log"))
+    return f"sipp rc={proc.returncode}\n{proc.stdout[-800:]}\n{proc.stderr[-800:]}\n{errs}"
+
+
+def wait_cdr(state: lab.LabState, call_id: str, timeout: float = 5) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = lab.query_cdrs(state, call_id)
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def carrier_saw(state: lab.LabState, call_id: str) -> list[dict]:
+    seen = []
+    for name, path in state.carrier_cdr.items():
+        p = Path(path)
+        if p.is_file():
+            for line in p.read_text().splitlines():
+                if call_id in line:
+                    rec = json.loads(line)
+                    rec.setdefault("carrier", name)
+                    seen.append(rec)
+    return seen
+
+
+def wait_carrier(state: lab.LabState, call_id: str, timeout: float = 5) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = carrier_saw(state, call_id)
+        if seen or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def labdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lab")
+
+
+@pytest.fixture(scope="module")
+def state(labdir: Path):
+    t0 = time.monotonic()
+    st, already = lab.up(labdir / "run")
+    assert not already
+    print(f"lab up in {time.monotonic() - t0:.2f} s, carriers: {st.carrier_impl}")
+    yield st
+    lab.down(labdir / "run")
+
+
+@pytest.fixture()
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+# ----------------------------------------------------------------------------- tests
+
+def test_up_status_all_alive(state: lab.LabState, labdir: Path) -> None:
+    assert state.backend == "native" and state.host == "127.0.0.1" and state.domain == "voipqa.lab"
+    assert set(state.ports) == {"sip", "sip_tls", "carrier-a", "carrier-b"}
+    assert set(state.processes) == {"kamailio", "carrier-a", "carrier-b"}
+    saved = json.loads((labdir / "run" / "lab.json").read_text())
+    for key in ("backend", "run_dir", "supervisor_pid", "started", "host", "domain", "ports", "processes",
+                "cdr_db", "carrier_cdr", "ca_cert", "tls_server_name", "ctl_socket", "seed", "plan", "logs"):
+        assert key in saved
+    rows = {s.name: s for s in lab.status(labdir / "run")}
+    assert set(rows) == {"supervisor", "kamailio", "carrier-a", "carrier-b"}
+    assert all(r.alive for r in rows.values())
+    assert rows["kamailio"].health == "OPTIONS udp 200, tcp 200, tls 200"
+    # dispatcher probes every 2 s: both carriers become active+probing
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        rows = {s.name: s for s in lab.status(labdir / "run")}
+        if all(rows[c].health.startswith("active") and "P" in rows[c].health for c in ("carrier-a", "carrier-b")):
+            break
+        time.sleep(0.5)
+    assert rows["carrier-a"].health.startswith("active"), rows["carrier-a"]
+    assert rows["carrier-b"].health.startswith("active"), rows["carrier-b"]
+
+
+def test_tls_options_with_generated_ca(state: lab.LabState) -> None:
+    code, _ = sip_options("127.0.0.1", state.ports["sip_tls"], "tls", 3, cafile=state.ca_cert,
+                          server_name=state.tls_server_name)
+    assert code == 200
+    assert sip_options("127.0.0.1", state.ports["sip"], "tcp", 3)[0] == 200
+
+
+def test_second_up_reports_running_lab(state: lab.LabState, labdir: Path) -> None:
+    t0 = time.monotonic()
+    again, already = lab.up(labdir / "run")
+    assert already and again.supervisor_pid == state.supervisor_pid and again.ports == state.ports
+    assert time.monotonic() - t0 < 1
+
+
+def test_authenticated_call_answered_with_cdr(state: lab.LabState, tmp: Path) -> None:
+    t0 = time.time()
+    call_id, proc = run_sipp(state, tmp, ANSWER, "1001", "alice-pass-1001", 200, hold_ms=1000)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    rows = wait_cdr(state, call_id)
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert row["sip_code"] == 200 and row["account"] == "1001"
+    assert row["from_user"] == "1001" and row["to_user"] == ANSWER
+    assert row["carrier"] in ("carrier-a", "carrier-b")
+    assert t0 - 1 < row["start_time"] <= row["answer_time"] <= row["end_time"] < time.time() + 1
+    assert 0.9 <= row["duration"] <= 3.0, row
+    assert abs(row["end_time"] - row["answer_time"] - row["duration"]) < 0.01
+    seen = wait_carrier(state, call_id)
+    assert len(seen) == 1 and seen[0]["carrier"] == row["carrier"]
+    headers = {k.lower(): v for k, v in (seen[0].get("x_headers") or {}).items()}
+    assert headers.get("x-voipqa-account") == "1001"
+    assert seen[0]["call_id"] == call_id  # no topology hiding
+
+
+def _register(port: int, user: str, password: str) -> list[str]:
+    """REGISTER, answer the 401 with a digest (qop=auth), return both status lines."""
+    import hashlib
+    import re
+
+    def md5(x: str) -> str:
+        return hashlib.md5(x.encode()).hexdigest()
+
+    lines = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+        lp = s.getsockname()[1]
+        cid, uri, auth = uuid.uuid4().hex, "sip:voipqa.lab", ""
+        for cseq in (1, 2):
+            msg = (f"REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lp};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+                   f"From: <sip:{user}@voipqa.lab>;tag=r1\r\nTo: <sip:{user}@voipqa.lab>\r\nCall-ID: {cid}\r\n"
+                   f"CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{lp}>\r\nExpires: 60\r\n"
+                   f"Max-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n")
+            s.sendto(msg.encode(), ("127.0.0.1", port))
+            resp = s.recv(65535).decode()
+            lines.append(resp.split("\r\n", 1)[0])
+            m = re.search(r'WWW-Authenticate: Digest (.*)', resp)
+            if not m:
+                break
+            params = dict(re.findall(r'(\w+)="?([^",]+)"?', m.group(1)))
+            cnonce, nc = uuid.uuid4().hex[:8], "00000001"
+            ha1, ha2 = md5(f"{user}:{params['realm']}:{password}"), md5(f"REGISTER:{uri}")
+            response = md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
+            auth = (f'Authorization: Digest username="{user}", realm="{params["realm"]}", '
+                    f'nonce="{params["nonce"]}", uri="{uri}", response="{response}", qop=auth, '
+                    f'nc={nc}, cnonce="{cnonce}", algorithm=MD5\r\n')
+    return lines
+
+
+def test_register_is_challenged_with_401(state: lab.LabState) -> None:
+    assert _register(state.ports["sip"], "1001", "alice-pass-1001") == ["SIP/2.0 401 Unauthorized", "SIP/2.0 200 OK"]
+    assert _register(state.ports["sip"], "1001", "wrong") == ["SIP/2.0 401 Unauthorized", "SIP/2.0 403 Forbidden"]
+
+
+def test_wrong_password_is_403_after_one_challenge(state: lab.LabState, tmp: Path) -> None:
+    call_id, proc = run_sipp(state, tmp, ANSWER, "1001", "not-the-password", 403)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    assert carrier_saw(state, call_id) == []
+
+
+def test_unknown_user_is_403(state: lab.LabState, tmp: Path) -> None:
+    call_id, proc = run_sipp(state, tmp, ANSWER, "7777", "whatever", 403)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    assert carrier_saw(state, call_id) == []
+
+
+@pytest.mark.parametrize("user,password", [("1002", "bob-pass-1002"), ("1003", "carol-pass-1003")])
+def test_no_balance_is_402_and_carrier_never_sees_it(state: lab.LabState, tmp: Path, user: str,
+                                                      password: str) -> None:
+    call_id, proc = run_sipp(state, tmp, ANSWER, user, password, 402)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    rows = wait_cdr(state, call_id)
+    assert [(r["sip_code"], r["account"], r["duration"], r["carrier"]) for r in rows] == [(402, user, 0.0, None)]
+    assert rows[0]["answer_time"] is None and rows[0]["end_time"] >= rows[0]["start_time"]
+    time.sleep(0.3)
+    assert carrier_saw(state, call_id) == []
+
+
+@pytest.mark.parametrize("number", ["19005551234", "+19005551234", "0019005551234", "8821234567", "5371234567"])
+def test_blocked_prefix_is_403(state: lab.LabState, tmp: Path, number: str) -> None:
+    call_id, proc = run_sipp(state, tmp, number, "1004", "dave-pass-1004", 403)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    rows = wait_cdr(state, call_id)
+    assert len(rows) == 1 and rows[0]["sip_code"] == 403
+    assert rows[0]["sip_reason"] == "Destination Blocked"
+    assert rows[0]["to_user"] == number.lstrip("+").removeprefix("00")
+    assert carrier_saw(state, call_id) == []
+
+
+def test_balance_is_read_live(state: lab.LabState, tmp: Path) -> None:
+    lab.set_balance(state, "1004", 0)
+    try:
+        call_id, proc = run_sipp(state, tmp, ANSWER, "1004", "dave-pass-1004", 402)
+        assert proc.returncode == 0, sipp_ok(proc, tmp)
+    finally:
+        lab.set_balance(state, "1004", 20.0)
+    with pytest.raises(BadInput):
+        lab.set_balance(state, "9999", 1.0)
+
+
+def test_carrier_busy_is_relayed_and_billed(state: lab.LabState, tmp: Path) -> None:
+    call_id, proc = run_sipp(state, tmp, "1555003486", "1001", "alice-pass-1001", 486)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    rows = wait_cdr(state, call_id)
+    assert len(rows) == 1 and rows[0]["sip_code"] == 486 and rows[0]["carrier"] in ("carrier-a", "carrier-b")
+    assert len(wait_carrier(state, call_id)) == 1
+
+
+def test_cancelled_call_is_billed_as_487(state: lab.LabState, tmp: Path) -> None:
+    call_id, proc = run_sipp(state, tmp, "15550020999", "1001", "alice-pass-1001", 487)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    rows = wait_cdr(state, call_id)
+    assert len(rows) == 1 and rows[0]["sip_code"] == 487 and rows[0]["duration"] == 0.0, rows
+    assert rows[0]["carrier"] == "carrier-a"
+
+
+def test_503_fails_over_to_the_other_carrier_then_503(state: lab.LabState, tmp: Path) -> None:
+    call_id, proc = run_sipp(state, tmp, "1555003503", "1001", "alice-pass-1001", 503)
+    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    rows = wait_cdr(state, call_id)
+    assert len(rows) == 1 and rows[0]["sip_code"] == 503 and rows[0]["sip_reason"] == "No Carrier Available"
+    deadline = time.monotonic() + 5
+    while len(carrier_saw(state, call_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(r["carrier"] for r in carrier_saw(state, call_id)) == ["carrier-a", "carrier-b"]
+
+
+def test_kamcmd_works(state: lab.LabState) -> None:
+    out = lab.kamcmd(state, "dispatcher.list")
+    assert f"sip:127.0.0.1:{state.ports['carrier-a']}" in out
+
+
+def test_timeout_fails_over_and_marks_carrier_dead(state: lab.LabState, tmp: Path, labdir: Path) -> None:
+    """carrier-a frozen (SIGSTOP): the call still gets answered by carrier-b."""
+    pid = state.processes["carrier-a"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        call_id, proc = run_sipp(state, tmp, ANSWER, "1001", "alice-pass-1001", 200, hold_ms=200, timeout=20)
+        assert proc.returncode == 0, sipp_ok(proc, tmp)
+        rows = wait_cdr(state, call_id)
+        assert len(rows) == 1 and rows[0]["sip_code"] == 200 and rows[0]["carrier"] == "carrier-b"
+        deadline = time.monotonic() + 8
+        health = ""
+        while time.monotonic() < deadline:
+            health = {s.name: s.health for s in lab.status(labdir / "run")}["carrier-a"]
+            if health.startswith("inactive"):
+                break
+            time.sleep(0.3)
+        assert health.startswith("inactive"), health
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        if {s.name: s.health for s in lab.status(labdir / "run")}["carrier-a"].startswith("active"):
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("carrier-a did not come back in the dispatcher")
+
+
+def test_taken_explicit_port_is_bad_input(tmp: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        taken = s.getsockname()[1]
+        with pytest.raises(BadInput, match="already taken"):
+            lab.up(tmp / "run", ports={"sip": taken})
+    assert lab.load_state(tmp / "run") is None
+
+
+def test_bad_seed_is_bad_input(tmp: Path) -> None:
+    seed = tmp / "seed.yaml"
+    seed.write_text("domain: voipqa.lab\naccounts:\n  - {user: '1', password: p, balance: lots}\n"
+                    "carriers: [carrier-a]\n")
+    with pytest.raises(BadInput, match=r"accounts\[0\]\.balance: not a number"):
+        lab.up(tmp / "run", seed=seed)
+
+
+def test_allow_list_pike_and_sigkill_of_supervisor(tmp: Path) -> None:
+    """A second lab: only 127.0.0.1/32 allowed, pike at 20 requests / 2 s."""
+    from qa.paths import DEFAULT_SEED
+    import yaml
+    data = yaml.safe_load(DEFAULT_SEED.read_text())
+    data["allow_list"] = ["127.0.0.1/32"]
+    data["antiflood"] = {"window_s": 2, "max_requests": 20, "ban_s": 30}
+    seed = tmp / "seed.yaml"
+    seed.write_text(yaml.safe_dump(data))
+    st, _ = lab.up(tmp / "run2", seed=seed)
+    try:
+        port = st.ports["sip"]
+        # outside the allow-list -> 403
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(2)
+            s.sendto(options_request("127.0.0.1", port, "udp", s.getsockname()), ("127.0.0.1", port))
+            assert s.recv(4096).split(b"\r\n")[0] == b"SIP/2.0 403 Source Not Allowed"
+            # flood from 127.0.0.2: pike bans it, 127.0.0.1 is still served
+            for _ in range(60):
+                s.sendto(options_request("127.0.0.1", port, "udp", s.getsockname()), ("127.0.0.1", port))
+            time.sleep(0.3)
+            s.settimeout(0.2)
+            try:
+                while True:
+                    s.recv(4096)
+            except socket.timeout:
+                pass
+            s.settimeout(1)
+            s.sendto(options_request("127.0.0.1", port, "udp", s.getsockname()), ("127.0.0.1", port))
+            with pytest.raises(socket.timeout):
+                s.recv(4096)
+        assert "127.0.0.2" in lab.kamcmd(st, "htable.dump", "ipban")
+        assert sip_options("127.0.0.1", port, "udp", 2)[0] == 200
+
+        # SIGKILL of the supervisor takes every child down (PR_SET_PDEATHSIG)
+        children = list(st.processes.values())
+        os.kill(st.supervisor_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(lab._alive(p) for p in children + [st.supervisor_pid]):
+            time.sleep(0.05)
+        assert not any(lab._alive(p) for p in children), "children survived their supervisor"
+        lab.down(tmp / "run2")  # clears the stale state
+        assert lab.load_state(tmp / "run2") is None
+    finally:
+        lab.down(tmp / "run2")
+
+
+def test_down_leaves_no_process_and_no_port(state: lab.LabState, labdir: Path) -> None:
+    # last test of the module (file order): stop the shared lab
+    pids = [state.supervisor_pid, *state.processes.values()]
+    t0 = time.monotonic()
+    assert lab.down(labdir / "run") is True
+    elapsed = time.monotonic() - t0
+    print(f"lab down in {elapsed:.2f} s")
+    assert not any(lab._alive(p) for p in pids)
+    assert all(port_is_free(p) for p in state.ports.values()), state.ports
+    assert lab.load_state(labdir / "run") is None
+    assert lab.status(labdir / "run") == []
+    assert lab.down(labdir / "run") is False

@@ -1,0 +1,177 @@
+"""The number plan: the shipped file, longest prefix, strict validation naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.carrier.plan import NumberPlan, Route, load_plan, parse_plan
+from qa.errors import BadInput, ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN = ROOT / "carriers" / "numberplan.yaml"
+
+
+def _plan(*routes: dict, **top) -> dict:
+    return {"version": 1, "routes": list(routes) or [{"prefix": "1"}], **top}
+
+
+def _error(data, path="np.yaml") -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_plan(data, path)
+    return info.value
+
+
+# ---------------------------------------------------------------- the shipped plan
+
+@pytest.fixture(scope="module")
+def plan() -> NumberPlan:
+    return load_plan(PLAN)
+
+
+@pytest.mark.parametrize("number, name", [
+    ("1555000", "answer-echo"),
+    ("1555000100", "answer-echo"),
+    ("15550001", "answer-echo"),
+    ("15550010", "answer-after-2s"),
+    ("155500101", "answer-after-2s"),
+    ("15550020", "ring-forever"),
+    ("1555003486", "reject-486"),
+    ("1555003404", "reject-404"),
+    ("1555003503", "reject-503"),
+    ("1555003603", "reject-603"),
+    ("1555003488", "reject-488"),
+    ("15550040", "carrier-hangs-up-3s"),
+    ("15550050", "pcma-only"),
+    ("15550060", "early-media-then-answer"),
+    ("+1555000100", "answer-echo"),
+])
+def test_shipped_plan_routes(plan, number, name):
+    assert plan.lookup(number).name == name
+
+
+@pytest.mark.parametrize("number", ["", "1", "155500", "1555003", "1555003400", "4930123", "abc"])
+def test_unmatched_numbers_get_404(plan, number):
+    assert plan.lookup(number) is None
+    route = plan.route_for(number)
+    assert route.reject == 404 and not route.answers
+
+
+def test_shipped_behaviours(plan):
+    assert plan.lookup("1555000100").answers and plan.lookup("1555000100").media == "echo"
+    assert plan.lookup("1555000100").hangup_after_s is None
+    assert plan.lookup("15550010").ring_s == 2
+    assert plan.lookup("15550020").ring_forever and not plan.lookup("15550020").answers
+    for code in (486, 404, 503, 603, 488):
+        assert plan.lookup(f"1555003{code}").reject == code
+    assert plan.lookup("15550040").hangup_after_s == 3
+    assert plan.lookup("15550050").codecs == ("PCMA", "telephone-event")
+    assert plan.lookup("15550050").audio_codecs == ("PCMA",)
+    assert plan.lookup("15550060").early_media and plan.lookup("15550060").ring_s == 2
+    assert plan.no_route == 404
+
+
+def test_longest_prefix_wins_regardless_of_order():
+    p = parse_plan(_plan({"prefix": "12345", "reject": 486}, {"prefix": "1"}, {"prefix": "123"}))
+    assert p.lookup("123456").prefix == "12345"
+    assert p.lookup("1234").prefix == "123"
+    assert p.lookup("19").prefix == "1"
+    assert p.lookup("2") is None
+
+
+def test_defaults_apply_and_routes_override():
+    p = parse_plan(_plan({"prefix": "1"}, {"prefix": "2", "codecs": ["pcma"]},
+                         defaults={"codecs": ["G722", "PCMU"], "media": "silence"}))
+    assert p.lookup("1").codecs == ("G722", "PCMU") and p.lookup("1").media == "silence"
+    assert p.lookup("2").codecs == ("PCMA",)          # spelling normalised
+
+
+def test_default_route_values():
+    r = parse_plan(_plan({"prefix": "1"})).lookup("1")
+    assert r == Route(prefix="1")
+    assert r.codecs == ("PCMU", "PCMA", "telephone-event") and r.collect_dtmf and r.answers
+
+
+# ---------------------------------------------------------------- validation errors
+
+@pytest.mark.parametrize("route, field, words", [
+    ({"prefix": "1", "reject": 999}, "routes[0].reject", "999 is not a SIP final response code"),
+    ({"prefix": "1", "reject": 200}, "routes[0].reject", "200 is not a SIP final response code"),
+    ({"prefix": "1", "reject": 302}, "routes[0].reject", "redirection"),
+    ({"prefix": "1", "reject": "busy"}, "routes[0].reject", "not a SIP final response code"),
+    ({"prefix": "1", "reject": True}, "routes[0].reject", "not a SIP final response code"),
+    ({"prefix": 1555}, "routes[0].prefix", "quoted string"),
+    ({"prefix": "15a"}, "routes[0].prefix", "digits"),
+    ({"prefix": "+1"}, "routes[0].prefix", "digits"),
+    ({"prefix": ""}, "routes[0].prefix", "digits"),
+    ({"name": "x"}, "routes[0].prefix", "missing"),
+    ({"prefix": "1", "ring_s": -1}, "routes[0].ring_s", ">= 0"),
+    ({"prefix": "1", "ring_s": "2s"}, "routes[0].ring_s", "not a number"),
+    ({"prefix": "1", "hangup_after_s": 0}, "routes[0].hangup_after_s", "> 0"),
+    ({"prefix": "1", "rtp_stop_after_s": -3}, "routes[0].rtp_stop_after_s", "> 0"),
+    ({"prefix": "1", "media": "music"}, "routes[0].media", "echo, silence"),
+    ({"prefix": "1", "early_media": "yes"}, "routes[0].early_media", "true/false"),
+    ({"prefix": "1", "codecs": []}, "routes[0].codecs", "non-empty"),
+    ({"prefix": "1", "codecs": "PCMU"}, "routes[0].codecs", "non-empty list"),
+    ({"prefix": "1", "codecs": ["PCMU", "AMR-XX"]}, "routes[0].codecs[1]", "unknown codec 'AMR-XX'"),
+    ({"prefix": "1", "codecs": ["PCMU", "pcmu"]}, "routes[0].codecs[1]", "twice"),
+    ({"prefix": "1", "codecs": ["telephone-event"]}, "routes[0].codecs", "audio codec"),
+    ({"prefix": "1", "answer_after": 2}, "routes[0].answer_after", "unknown key"),
+    ({"prefix": "1", "reject": 486, "hangup_after_s": 3}, "routes[0].hangup_after_s", "rejects"),
+    ({"prefix": "1", "reject": 486, "ring_forever": True}, "routes[0].ring_forever", "rejects"),
+    ({"prefix": "1", "reason": "Busy"}, "routes[0].reason", "reject"),
+    ({"prefix": "1", "ring_forever": True, "hangup_after_s": 3}, "routes[0].hangup_after_s", "forever"),
+    ({"prefix": "1", "name": 5}, "routes[0].name", "not a string"),
+])
+def test_bad_route_fields_are_named(route, field, words):
+    err = _error(_plan(route))
+    assert err.field == field
+    assert words in err.problem
+    assert str(err).startswith(f"np.yaml: {field}: ")
+    assert isinstance(err, BadInput) and err.exit_code == 2
+
+
+def test_error_names_the_right_route_index():
+    err = _error(_plan({"prefix": "1"}, {"prefix": "2"}, {"prefix": "3"}, {"prefix": "4", "reject": 999}),
+                 "carriers/numberplan.yaml")
+    assert str(err) == "carriers/numberplan.yaml: routes[3].reject: 999 is not a SIP final response code"
+
+
+def test_duplicate_prefix():
+    err = _error(_plan({"prefix": "15"}, {"prefix": "15", "reject": 404}))
+    assert err.field == "routes[1].prefix" and "routes[0]" in err.problem
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ([], "", "mapping"),
+    ({"routes": [{"prefix": "1"}]}, "version", "missing"),
+    ({"version": 2, "routes": [{"prefix": "1"}]}, "version", "not a supported version"),
+    ({"version": 1}, "routes", "non-empty list"),
+    ({"version": 1, "routes": []}, "routes", "non-empty list"),
+    ({"version": 1, "routes": ["1555"]}, "routes[0]", "mapping"),
+    ({"version": 1, "routes": [{"prefix": "1"}], "extra": 1}, "extra", "unknown key"),
+    ({"version": 1, "routes": [{"prefix": "1"}], "no_route": 99}, "no_route", "not a SIP final"),
+    ({"version": 1, "routes": [{"prefix": "1"}], "max_call_s": 0}, "max_call_s", "> 0"),
+    ({"version": 1, "routes": [{"prefix": "1"}], "defaults": {"prefix": "1"}}, "defaults.prefix", "unknown key"),
+    ({"version": 1, "routes": [{"prefix": "1"}], "defaults": {"codecs": ["XYZ"]}}, "defaults.codecs[0]", "unknown codec"),
+    ({"version": 1, "routes": [{"prefix": "1"}], "defaults": []}, "defaults", "mapping"),
+])
+def test_bad_top_level(data, field, words):
+    err = _error(data)
+    assert err.field == field and words in err.problem
+
+
+def test_load_plan_file_errors(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match="file not found"):
+        load_plan(missing)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nroutes: [\n  - prefix: '1'\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_plan(bad)
+    assert str(info.value).startswith(f"{bad}: line ") and "not valid YAML" in str(info.value)
+    octal = tmp_path / "octal.yaml"
+    octal.write_text("version: 1\nroutes:\n  - prefix: 0044\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.prefix: .*quoted string"):
+        load_plan(octal)
