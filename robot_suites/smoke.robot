@@ -12,6 +12,7 @@ ${ALICE}          1001
 ${ZERO_BALANCE}   1002
 ${ECHO}           1555000100
 ${BLOCKED}        19005550100
+${WRONG_PASSWORD}    not-the-password
 
 *** Test Cases ***
 Authenticated Call Is Answered And Billed
@@ -47,6 +48,6 @@ Blocked Prefix Gets 403
 *** Keywords ***
 Start Smoke Calls
     Start Call    answered          ${ALICE}           ${ECHO}       duration=3s    expect=200    carrier_sees=True
-    Start Call    wrong-password    ${ALICE}           ${ECHO}       password=not-the-password    expect=403    carrier_sees=False
+    Start Call    wrong-password    ${ALICE}           ${ECHO}       password=${WRONG_PASSWORD}    expect=403    carrier_sees=False
     Start Call    zero-balance      ${ZERO_BALANCE}    ${ECHO}       expect=402    carrier_sees=False
     Start Call    blocked-prefix    ${ALICE}           ${BLOCKED}    expect=403    carrier_sees=False
