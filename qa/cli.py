@@ -35,10 +35,22 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     if args.backend != "native":
         raise BadInput(f"--backend {args.backend}: no Docker engine runs here; "
                        "use the native backend (the container path is checked statically)")
-    state, already = lab.up(_lab_dir(args), seed=Path(args.seed), plan=Path(args.plan))
+    state, already = lab.up(_lab_dir(args), seed=Path(args.seed), plan=Path(args.plan),
+                            ports=_parse_ports(args.port))
     console.print(("lab already running" if already else "lab up") + f" in {state.run_dir}")
     _print_status(lab.status(Path(state.run_dir)))
     return 0
+
+
+def _parse_ports(items: list[str] | None) -> dict[str, int] | None:
+    """``--port sip=5060 --port sip_tls=5061`` -> {"sip": 5060, "sip_tls": 5061}."""
+    ports: dict[str, int] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            raise BadInput(f"--port {item}: expected NAME=PORT, e.g. sip=5060")
+        ports[name] = int(value)
+    return ports or None
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
@@ -110,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--backend", choices=["native", "docker"], default="native")
             p.add_argument("--seed", default=str(DEFAULT_SEED), help="accounts, balances, prefixes")
             p.add_argument("--plan", default=str(DEFAULT_PLAN), help="the carriers' number plan")
+            p.add_argument("--port", action="append", metavar="NAME=PORT",
+                           help="fix a port instead of allocating it (sip, sip_tls, carrier-a, carrier-b)")
         if name == "status":
             p.add_argument("--json", action="store_true")
 

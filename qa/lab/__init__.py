@@ -123,8 +123,10 @@ def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, t
     require_tool("kamailio")
     require_tool("openssl")
     seed, plan = Path(seed).resolve(), Path(plan).resolve()
+    from qa.carrier.plan import load_plan
     from qa.lab.seed import load_seed
-    load_seed(seed)  # a bad seed is the user's to fix: report it here, synchronously (exit 2)
+    load_seed(seed)  # a bad seed or plan is the user's to fix: report it here, synchronously (exit 2)
+    load_plan(plan)
     for name, port in (ports or {}).items():
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
             raise BadInput(f"lab port '{name}': not a port number: {port!r}")

@@ -33,8 +33,6 @@ class LabState:
     plan: str
     logs: dict[str, str]                  # name -> log path
     config: str = ""                      # the rendered kamailio.cfg
-    carrier_impl: str = ""                # python module the carriers run
-    accounts: dict[str, str] = field(default_factory=dict)   # user -> password (test convenience)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -12,7 +12,6 @@ healthy, then waits. SIGTERM/SIGINT: stop the children by PID (SIGTERM, SIGKILL 
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import json
 import os
 import signal
@@ -40,20 +39,9 @@ def _pdeathsig() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def carrier_module() -> str:
-    """The carrier implementation: the native carrier once it exists, else the lab stub.
-    ``VOIPQA_LAB_CARRIER=stub`` forces the stub, ``=native`` the real one."""
-    choice = os.environ.get("VOIPQA_LAB_CARRIER", "auto")
-    if choice == "stub":
-        return "qa.lab.stub_carrier"
-    if choice == "native" or importlib.util.find_spec("qa.carrier.__main__") is not None:
-        return "qa.carrier"
-    return "qa.lab.stub_carrier"
-
-
-def carrier_command(name: str, port: int, plan: Path, cdr: Path, module: str | None = None) -> list[str]:
-    """The one place the carrier command line is built."""
-    return [sys.executable, "-m", module or carrier_module(), "serve", "--plan", str(plan),
+def carrier_command(name: str, port: int, plan: Path, cdr: Path) -> list[str]:
+    """The one place the carrier command line is built (the native mock carrier)."""
+    return [sys.executable, "-m", "qa.carrier", "serve", "--plan", str(plan),
             "--listen", f"{config.HOST}:{port}", "--cdr", str(cdr), "--name", name]
 
 
@@ -135,7 +123,6 @@ class Supervisor:
         logs = {"supervisor": str(run_dir / "supervisor.log"), "kamailio": str(run_dir / "kamailio.log")}
         self.spawn("kamailio", [kamailio, "-DD", "-E", "-f", str(cfg), "-P", str(run_dir / "kamailio.pid"),
                                 "-Y", str(run_dir), "-m", "64"], Path(logs["kamailio"]))
-        module = carrier_module()
         carrier_cdr: dict[str, str] = {}
         repo_root = Path(__file__).resolve().parents[2]
         for c in seed.carriers:
@@ -143,7 +130,7 @@ class Supervisor:
             log = run_dir / f"{c.name}.log"
             carrier_cdr[c.name] = str(cdr)
             logs[c.name] = str(log)
-            self.spawn(c.name, carrier_command(c.name, ports[c.name], plan_path, cdr, module), log, cwd=repo_root)
+            self.spawn(c.name, carrier_command(c.name, ports[c.name], plan_path, cdr), log, cwd=repo_root)
 
         self.wait_healthy(ports, logs, seed, float(req.get("timeout", 20)))
         return LabState(
@@ -152,7 +139,6 @@ class Supervisor:
             processes={n: p.pid for n, p in self.children.items()}, cdr_db=str(db),
             carrier_cdr=carrier_cdr, ca_cert=str(ca), tls_server_name=config.TLS_SERVER_NAME,
             ctl_socket=str(ctl), seed=str(seed_path), plan=str(plan_path), logs=logs, config=str(cfg),
-            carrier_impl=module, accounts={a.user: a.password for a in seed.accounts},
         )
 
     def wait_healthy(self, ports: dict[str, int], logs: dict[str, str], seed: Seed, timeout: float) -> None:

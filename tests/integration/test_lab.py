@@ -226,7 +226,7 @@ def state(labdir: Path):
     t0 = time.monotonic()
     st, already = lab.up(labdir / "run")
     assert not already
-    print(f"lab up in {time.monotonic() - t0:.2f} s, carriers: {st.carrier_impl}")
+    print(f"lab up in {time.monotonic() - t0:.2f} s")
     yield st
     lab.down(labdir / "run")
 
