@@ -199,7 +199,7 @@ def test_state_roundtrip_and_default_dir(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_carrier_command_and_ctl_socket(tmp_path: Path) -> None:
-    argv = carrier_command("carrier-a", 5070, Path("plan.yaml"), tmp_path / "a.jsonl", "qa.carrier")
+    argv = carrier_command("carrier-a", 5070, Path("plan.yaml"), tmp_path / "a.jsonl")
     assert argv[1:] == ["-m", "qa.carrier", "serve", "--plan", "plan.yaml", "--listen", "127.0.0.1:5070",
                         "--cdr", str(tmp_path / "a.jsonl"), "--name", "carrier-a"]
     assert ctl_socket_path(Path("/tmp/x")) == Path("/tmp/x/kamailio_ctl")
