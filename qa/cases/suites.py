@@ -50,7 +50,7 @@ def lab_for_run(env: str | None, output: Path, echo=print) -> Iterator[Path | No
     run_dir = output / "lab"
     echo(f"no lab running: starting one for this run in {run_dir}")
     try:
-        lab.up(run_dir, seed=DEFAULT_SEED, plan=DEFAULT_PLAN)
+        lab.up(run_dir, seed=DEFAULT_SEED, plan=DEFAULT_PLAN, owner_pid=os.getpid())
         yield run_dir
     finally:
         lab.down(run_dir)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import BadInput, VoipqaError
-from qa.lab.probe import sip_options
+from qa.transport.probe import sip_options
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, load_state, state_path
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED
 from qa.ports import require_free
@@ -107,8 +107,12 @@ def _tail(path: Path | str, lines: int = 8) -> str:
 # ----- up / down / status
 
 def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, timeout: float = 20,
-       ports: dict[str, int] | None = None) -> tuple[LabState, bool]:
-    """Start the lab in ``run_dir`` (or report the one running there: ``(state, True)``)."""
+       ports: dict[str, int] | None = None, owner_pid: int | None = None) -> tuple[LabState, bool]:
+    """Start the lab in ``run_dir`` (or report the one running there: ``(state, True)``).
+
+    With ``owner_pid`` the lab lives only as long as that process: a lab started for one
+    run stops even when the run is SIGKILLed.
+    """
     run_dir = Path(run_dir).resolve()
     existing = load_state(run_dir)
     if existing is not None and _alive(existing.supervisor_pid):
@@ -136,7 +140,8 @@ def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, t
     for stale in (ERROR_FILE, "lab.json.tmp"):
         (run_dir / stale).unlink(missing_ok=True)
     (run_dir / REQUEST_FILE).write_text(json.dumps(
-        {"seed": str(seed), "plan": str(plan), "ports": ports or {}, "timeout": timeout}))
+        {"seed": str(seed), "plan": str(plan), "ports": ports or {}, "timeout": timeout,
+         "owner_pid": owner_pid}))
     repo_root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root), env.get("PYTHONPATH", "")) if p)

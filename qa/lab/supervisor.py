@@ -22,7 +22,7 @@ from pathlib import Path
 
 from qa.errors import BadInput, VoipqaError
 from qa.lab import config
-from qa.lab.probe import sip_options
+from qa.transport.probe import sip_options
 from qa.lab.seed import Seed, load_seed
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, state_path
 from qa.ports import allocate_ports, require_free
@@ -87,6 +87,13 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+    def owner_pid(self) -> int | None:
+        """The process this lab lives for (``voipqa run`` starting a lab for one run), if any."""
+        try:
+            return json.loads((self.run_dir / REQUEST_FILE).read_text()).get("owner_pid")
+        except (OSError, ValueError):
+            return None
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopping = True
@@ -181,11 +188,15 @@ class Supervisor:
             state.save(self.run_dir)
             _log(f"lab up: ports {state.ports}, pids {state.processes}")
             reported: set[str] = set()
+            owner = self.owner_pid()
             while True:
                 for name, proc in self.children.items():
                     if proc.poll() is not None and name not in reported:
                         reported.add(name)
                         _log(f"{name} (pid {proc.pid}) exited with code {proc.returncode}")
+                if owner and not _pid_alive(owner):
+                    _log(f"owner process {owner} is gone: stopping the lab")
+                    break
                 time.sleep(0.5)
         except KeyboardInterrupt:
             _log("stopping")
@@ -197,6 +208,16 @@ class Supervisor:
             (self.run_dir / PID_FILE).unlink(missing_ok=True)
             _log("stopped")
         return code
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _tail(path: Path, lines: int = 5) -> str:

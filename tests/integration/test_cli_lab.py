@@ -90,3 +90,27 @@ def test_missing_kamailio_names_the_package(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("voipqa: error: kamailio not found: install the Debian package 'kamailio'")
+
+
+def test_a_lab_started_for_a_run_dies_with_the_run(tmp_path):
+    """SIGKILL the `voipqa run` that started a lab: the lab stops by itself."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    env = dict(os.environ, VOIPQA_LAB_DIR=str(tmp_path / "none"))
+    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "run", "robot_suites/smoke.robot", "--output", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = out / "lab" / "lab.json"
+    deadline = time.monotonic() + 30
+    while not state_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = json.loads(state_file.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    pids = [state["supervisor_pid"], *state["processes"].values()]
+    deadline = time.monotonic() + 10
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids)
+    assert not state_file.exists()

@@ -19,7 +19,7 @@ import pytest
 
 import qa.lab as lab
 from qa.errors import BadInput
-from qa.lab.probe import options_request, sip_options
+from qa.transport.probe import options_request, sip_options
 from qa.ports import allocate_ports, port_is_free
 from qa.tools import have_tool
 
