@@ -7,6 +7,8 @@ operation that failed (exit 1).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class VoipqaError(Exception):
     """An operation failed; the message is one line a user can act on."""
@@ -52,3 +54,18 @@ class ParseError(ValueError):
         super().__init__(f"offset {offset}: {reason}")
         self.reason = reason
         self.offset = offset
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a message that still parsed far enough to be read.
+
+    What the strict checkers (``qa.sip.strict``, ``qa.sdp.strict``) return: ``offset``
+    is the byte position in the message, ``rule`` a stable identifier
+    (e.g. ``sip.cseq.method-mismatch``), ``reason`` the sentence a user reads.
+    """
+
+    offset: int
+    rule: str
+    reason: str
+    severity: str = "error"  # error | warning

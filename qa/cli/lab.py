@@ -1,0 +1,92 @@
+"""``voipqa lab up | down | status``: the reference lab."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from qa.cli.output import console
+from qa.errors import BadInput
+from qa.paths import DEFAULT_PLAN, DEFAULT_SEED
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lab_p = sub.add_parser("lab", help="start, stop and inspect the reference lab")
+    lab_sub = lab_p.add_subparsers(dest="lab_command", required=True)
+    for name, func, helptext in (("up", cmd_up, "start the lab"), ("down", cmd_down, "stop the lab"),
+                                 ("status", cmd_status, "show processes, ports, health")):
+        p = lab_sub.add_parser(name, help=helptext)
+        p.add_argument("--run-dir", help="lab state directory (default: $VOIPQA_LAB_DIR or ./.voipqa/lab)")
+        p.set_defaults(func=func)
+        if name == "up":
+            p.add_argument("--backend", choices=["native", "docker"], default="native")
+            p.add_argument("--seed", default=str(DEFAULT_SEED), help="accounts, balances, prefixes")
+            p.add_argument("--plan", default=str(DEFAULT_PLAN), help="the carriers' number plan")
+            p.add_argument("--port", action="append", metavar="NAME=PORT",
+                           help="fix a port instead of allocating it (sip, sip_tls, carrier-a, carrier-b)")
+        if name == "status":
+            p.add_argument("--json", action="store_true")
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    from qa import lab
+
+    return Path(args.run_dir) if args.run_dir else lab.default_run_dir()
+
+
+def _parse_ports(items: list[str] | None) -> dict[str, int] | None:
+    """``--port sip=5060 --port sip_tls=5061`` -> {"sip": 5060, "sip_tls": 5061}."""
+    ports: dict[str, int] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            raise BadInput(f"--port {item}: expected NAME=PORT, e.g. sip=5060")
+        ports[name] = int(value)
+    return ports or None
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from qa import lab
+
+    if args.backend != "native":
+        raise BadInput(f"--backend {args.backend}: no Docker engine runs here; "
+                       "use the native backend (the container path is checked statically)")
+    state, already = lab.up(_run_dir(args), seed=Path(args.seed), plan=Path(args.plan),
+                            ports=_parse_ports(args.port))
+    console.print(("lab already running" if already else "lab up") + f" in {state.run_dir}")
+    _print_status(lab.status(Path(state.run_dir)))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from qa import lab
+
+    stopped = lab.down(_run_dir(args))
+    console.print("lab stopped" if stopped else f"no lab running in {_run_dir(args)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from qa import lab
+
+    rows = lab.status(_run_dir(args))
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows], default=str, indent=2))
+    elif not rows:
+        console.print(f"no lab running in {_run_dir(args)}")
+    else:
+        _print_status(rows)
+    return 0 if rows and all(r.alive for r in rows) else 1
+
+
+def _print_status(rows) -> None:  # noqa: ANN001 - list of qa.lab.ProcessStatus
+    table = Table(title="voipqa lab")
+    for col in ("process", "pid", "alive", "ports", "health"):
+        table.add_column(col)
+    for row in rows:
+        ports = ", ".join(f"{k}={v}" for k, v in (row.ports or {}).items())
+        table.add_row(row.name, str(row.pid), "[green]yes[/]" if row.alive else "[red]no[/]", ports, str(row.health))
+    console.print(table)

@@ -1,0 +1,35 @@
+"""``voipqa run [SUITE…]``: Robot suites against the platform, reports, summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from qa.cli.output import console
+from qa.errors import BadInput
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run Robot suites against the platform")
+    p.add_argument("suites", nargs="*", help="suite files or folders (default: robot_suites/)")
+    p.add_argument("--env", default=None, help="environment (default: the native lab)")
+    p.add_argument("--output", default="results", help="report directory (default: results)")
+    p.add_argument("--include", action="append", help="run only cases with this tag")
+    p.add_argument("--exclude", action="append", help="skip cases with this tag")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qa.cases.suites import lab_for_run, resolve_suites, run_suites
+    from qa.report.summary import print_summary, read_summary
+
+    suites = resolve_suites(args.suites)
+    output = Path(args.output)
+    with lab_for_run(args.env, output, echo=console.print) as lab_dir:
+        failed = run_suites(suites, output, env=args.env, lab_dir=lab_dir,
+                            include=args.include, exclude=args.exclude)
+    if failed >= 250 or not (output / "output.xml").exists():
+        raise BadInput(f"robot could not run the suites (robot exit code {failed}); see above")
+    summary = read_summary(output / "output.xml")
+    print_summary(summary, output, console)
+    return 0 if summary.failed == 0 and failed == 0 else 1
