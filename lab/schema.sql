@@ -105,7 +105,8 @@ CREATE TABLE acc_cdrs (
     account VARCHAR(64),
     invite_ts REAL,
     answer_ts REAL,
-    carrier VARCHAR(64)
+    carrier VARCHAR(64),
+    end_reason VARCHAR(32)
 );
 CREATE INDEX acc_cdrs_start_time_idx ON acc_cdrs (start_time);
 CREATE INDEX acc_cdrs_call_id_idx ON acc_cdrs (call_id);
@@ -123,9 +124,20 @@ CREATE TABLE voipqa_blocked_prefix (
     reason VARCHAR(128)
 );
 
+-- per-account destination rules: kind 'deny' (these prefixes -> 403) or 'allow' (when an
+-- account has any, every destination outside them -> 403); read live on every INVITE
+CREATE TABLE voipqa_account_prefix (
+    account VARCHAR(64) NOT NULL,
+    kind VARCHAR(8) NOT NULL CHECK (kind IN ('deny', 'allow')),
+    prefix VARCHAR(32) NOT NULL,
+    PRIMARY KEY (account, kind, prefix)
+);
+
 -- The billing view: exactly one row per call attempt that reached routing or was
 -- rejected after auth. Answered calls come from acc_cdrs (the dialog CDR), failed ones
--- from missed_calls. All times are unix seconds (REAL).
+-- from missed_calls. All times are unix seconds (REAL). end_reason says why an answered
+-- call ended: caller-bye | callee-bye | media-timeout | session-expired | max-duration
+-- (NULL for a call that was never answered: sip_code/sip_reason say why it failed).
 CREATE VIEW voipqa_cdr AS
 SELECT
     c.call_id                                   AS call_id,
@@ -140,7 +152,8 @@ SELECT
     CAST(c.duration AS REAL)                    AS duration,
     200                                         AS sip_code,
     'OK'                                        AS sip_reason,
-    c.carrier                                   AS carrier
+    c.carrier                                   AS carrier,
+    c.end_reason                                AS end_reason
 FROM acc_cdrs AS c
 UNION ALL
 SELECT
@@ -154,5 +167,6 @@ SELECT
     0.0                                         AS duration,
     CAST(m.sip_code AS INTEGER)                 AS sip_code,
     COALESCE(m.reason, m.sip_reason)            AS sip_reason,
-    m.carrier                                   AS carrier
+    m.carrier                                   AS carrier,
+    NULL                                        AS end_reason
 FROM missed_calls AS m;

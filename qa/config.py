@@ -1,23 +1,148 @@
 """Environments (DESIGN §3): where the platform under test is and how to judge it.
 
 ``lab`` is the built-in environment, made from the running native lab's state file;
-``environments/<name>.yaml`` files point the same suites at another platform (a later
-issue grows those). Passwords live here and nowhere else: reports get them masked.
+``environments/<name>.yaml`` points the same suites at another platform
+(``voipqa run --env staging``). The file is validated with pydantic and every problem is
+one line naming the file and the field (``environments/staging.yaml: target.ports.tls:
+not a port number``); unknown keys are errors. Passwords come from environment variables
+(``password_env``) and live here and nowhere else: logs and reports get them masked.
+The documented example is ``environments/example-staging.yaml``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from qa.cdr.source import CdrSource, JsonlCdrSource, SqliteCdrSource
-from qa.errors import BadInput
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qa.cdr.normalise import CANONICAL_COLUMNS
+from qa.cdr.source import CdrSource, JsonlCdrSource, open_source
+from qa.errors import BadInput, ConfigError
+from qa.paths import ROOT
 
 MASK = "******"
+ENV_DIR = "environments"
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+class PasswordInFileWarning(UserWarning):
+    """An environment file holds a password itself instead of naming an env var."""
+
+
+# -- the file, as pydantic models -------------------------------------------------------------
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError("not a port number")
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_port)]
+EnvVar = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Number = Annotated[str, Field(pattern=r"^\+?[0-9]{3,32}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PortsFile(_Strict):
+    udp: Port | None = None
+    tcp: Port | None = None
+    tls: Port | None = None
+
+    @model_validator(mode="after")
+    def _one_plain(self) -> "PortsFile":
+        if self.udp is None and self.tcp is None:
+            raise ValueError("give udp or tcp (the TLS port alone cannot place plain calls)")
+        if self.udp is not None and self.tcp is not None and self.udp != self.tcp:
+            raise ValueError("udp and tcp must be the same port (customers use one address for both)")
+        return self
+
+
+class TargetFile(_Strict):
+    host: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.:_-]+$")]
+    domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] | None = None
+    ports: PortsFile
+    tls_server_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9.*-]+$")] | None = None
+    ca_cert: Path | None = None
+
+
+class AccountFile(_Strict):
+    user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")]
+    password_env: EnvVar | None = None
+    password: Annotated[str, Field(min_length=1)] | None = None
+    balance_class: Literal["positive", "zero", "negative"] = "positive"
+
+    @model_validator(mode="after")
+    def _one_password(self) -> "AccountFile":
+        if (self.password_env is None) == (self.password is None):
+            raise ValueError("give exactly one of password_env (recommended) or password")
+        return self
+
+
+class CarrierFile(_Strict):
+    bind: Annotated[str, Field(pattern=r"^[A-Za-z0-9.:_-]+:[0-9]{1,5}$")] | None = None
+    plan: Path | None = None
+    cdr: list[Path] = []
+
+
+class CdrFile(_Strict):
+    dsn: Annotated[str, Field(min_length=1)]
+    table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")] = "voipqa_cdr"
+    mapping: dict[str, Annotated[str, Field(min_length=1)]] = {}
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+
+    @field_validator("mapping")
+    @classmethod
+    def _canonical_keys(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for key in mapping:
+            if key not in CANONICAL_COLUMNS:
+                raise ValueError(f"{key!r} is not a CDR column (known: {', '.join(CANONICAL_COLUMNS)})")
+        return mapping
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class ThresholdsFile(_Strict):
+    asr_min: Fraction | None = None
+    ner_min: Fraction | None = None
+    pdd_ms_max: Annotated[float, Field(gt=0)] | None = None
+    setup_ms_max: Annotated[float, Field(gt=0)] | None = None
+    mos_min: Annotated[float, Field(ge=1, le=5)] | None = None
+    jitter_ms_max: Annotated[float, Field(ge=0)] | None = None
+    loss_pct_max: Annotated[float, Field(ge=0, le=100)] | None = None
+    cdr_discrepancies_max: Annotated[int, Field(ge=0)] = 0
+
+
+class EnvironmentFile(_Strict):
+    """``environments/<name>.yaml``; see environments/example-staging.yaml for each field."""
+
+    description: str | None = None
+    target: TargetFile
+    accounts: Annotated[list[AccountFile], Field(min_length=1)]
+    carrier: CarrierFile = CarrierFile()
+    cdr: CdrFile | None = None
+    thresholds: ThresholdsFile = ThresholdsFile()
+    numbers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], Number] = {}
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_users(cls, accounts: list[AccountFile]) -> list[AccountFile]:
+        users = [a.user for a in accounts]
+        if dupes := sorted({u for u in users if users.count(u) > 1}):
+            raise ValueError(f"user {dupes[0]} is listed twice")
+        return accounts
+
+
+# -- what the rest of voipqa uses ---------------------------------------------------------------
 @dataclass(frozen=True)
 class Target:
     """The platform's SIP entry points."""
@@ -33,6 +158,23 @@ class Target:
         return f"{self.host}:{self.port}"
 
 
+@dataclass(frozen=True)
+class CdrSettings:
+    """Where the platform's CDRs are: kept as settings so a command can override a part."""
+
+    dsn: str
+    table: str = "voipqa_cdr"
+    mapping: dict[str, str] = field(default_factory=dict)
+    delimiter: str = ","
+    base: Path | None = None  # relative file paths in ``dsn`` start here
+
+    def open(self, dsn: str | None = None, table: str | None = None,
+             mapping: dict[str, str] | None = None) -> CdrSource:
+        """The source, with any of dsn/table/mapping overridden (mapping entries merge)."""
+        return open_source(dsn or self.dsn, self.mapping | (mapping or {}), table or self.table,
+                           base=None if dsn else self.base, delimiter=self.delimiter)
+
+
 @dataclass
 class Environment:
     """Everything a case needs to place and judge a call against one platform."""
@@ -41,8 +183,13 @@ class Environment:
     target: Target
     accounts: dict[str, str] = field(default_factory=dict)
     platform_cdr: CdrSource | None = None
-    carrier_cdr: CdrSource | None = None
+    carrier_cdr: CdrSource | None = None   # verbatim carrier lines (the call record's ``carrier``)
     extra: dict[str, Any] = field(default_factory=dict)
+    cdr: CdrSettings | None = None
+    carrier_cdr_paths: tuple[Path, ...] = ()
+    secrets: tuple[str, ...] = ()          # masked like passwords (e.g. a DSN's password)
+    settings: EnvironmentFile | None = None  # the validated file (thresholds, numbers, carrier)
+    path: Path | None = None
 
     def password(self, user: str) -> str:
         """The account's password; a user unknown to the environment is bad input."""
@@ -53,8 +200,8 @@ class Environment:
                            f"(known: {', '.join(sorted(self.accounts)) or 'none'})") from None
 
     def mask(self, text: str) -> str:
-        """Replace every known password in ``text`` by a mask, for logs and reports."""
-        for secret in self.accounts.values():
+        """Replace every known password and secret in ``text`` by a mask, for logs and reports."""
+        for secret in sorted({*self.accounts.values(), *self.secrets}, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, MASK)
         return text
@@ -70,20 +217,141 @@ def lab_environment(run_dir: Path | None = None) -> Environment:
     if state is None:
         raise BadInput(f"no lab is running in {run_dir}: start one with 'voipqa lab up'")
     seed = load_seed(Path(state.seed))
+    cdr = CdrSettings(dsn=f"sqlite:///{Path(state.cdr_db).resolve()}")
+    carrier_paths = tuple(Path(p) for p in state.carrier_cdr.values())
     return Environment(
         name="lab",
         target=Target(host=state.host, port=state.ports["sip"], tls_port=state.ports.get("sip_tls"),
                       domain=state.domain, tls_server_name=state.tls_server_name,
                       ca_cert=Path(state.ca_cert) if state.ca_cert else None),
         accounts={a.user: a.password for a in seed.accounts},
-        platform_cdr=SqliteCdrSource(Path(state.cdr_db)),
-        carrier_cdr=JsonlCdrSource(Path(p) for p in state.carrier_cdr.values()),
+        platform_cdr=cdr.open(),
+        carrier_cdr=JsonlCdrSource(carrier_paths, verbatim=True),
         extra={"run_dir": str(run_dir)},
+        cdr=cdr,
+        carrier_cdr_paths=carrier_paths,
     )
 
 
 def load_environment(name: str | None) -> Environment:
-    """``None`` or ``lab``: the native lab; anything else: a later issue's env files."""
+    """``None`` or ``lab``: the native lab; ``NAME``: environments/NAME.yaml; or a file path."""
     if name in (None, "lab"):
         return lab_environment(Path(os.environ["VOIPQA_LAB_DIR"]) if os.environ.get("VOIPQA_LAB_DIR") else None)
-    raise BadInput(f"environment {name!r}: only the built-in 'lab' environment exists so far")
+    return environment_from_file(find_environment(name))
+
+
+def find_environment(name: str) -> Path:
+    """``./environments/NAME.yaml``, then the repository's; a path is taken as it is."""
+    if name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name:
+        path = Path(name)
+        if not path.is_file():
+            raise BadInput(f"environment file {name}: no such file")
+        return path
+    if not _ENV_NAME_RE.match(name):
+        raise BadInput(f"environment {name!r}: not a name (letters, digits, '.', '_', '-') nor a .yaml path")
+    for folder in (Path(ENV_DIR), ROOT / ENV_DIR):
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    raise BadInput(f"environment {name!r}: no {ENV_DIR}/{name}.yaml here or in {ROOT / ENV_DIR}")
+
+
+def parse_environment_file(path: Path) -> EnvironmentFile:
+    """The validated file; any problem is one ConfigError naming the file and the field."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(path, "", f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", "must be a mapping (target:, accounts:, ...)")
+    try:
+        return EnvironmentFile.model_validate(data)
+    except ValidationError as exc:
+        loc, problem = _first_problem(exc)
+        raise ConfigError(path, loc, problem) from None
+
+
+def _first_problem(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        return loc, "required"
+    if kind == "extra_forbidden":
+        return loc, "unknown key"
+    if kind == "literal_error":
+        return loc, f"must be one of {err['ctx']['expected']}"
+    if kind == "string_pattern_mismatch":
+        return loc, f"{err['input']!r} is not allowed here"
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return loc, msg[:1].lower() + msg[1:]
+
+
+def environment_from_file(path: Path) -> Environment:
+    """An Environment from ``environments/<name>.yaml`` (passwords read from env vars now)."""
+    spec = parse_environment_file(path)
+    base = Path(path).resolve().parent
+    accounts = {a.user: _account_password(path, i, a) for i, a in enumerate(spec.accounts)}
+    secrets: list[str] = []
+    cdr = _cdr_settings(path, spec.cdr, base, secrets) if spec.cdr else None
+    carrier_paths = tuple(base / p for p in spec.carrier.cdr)
+    target = spec.target
+    ca_cert = base / target.ca_cert if target.ca_cert else None
+    if ca_cert is not None and not ca_cert.is_file():
+        raise ConfigError(path, "target.ca_cert", f"{ca_cert}: no such file")
+    return Environment(
+        name=Path(path).stem,
+        target=Target(host=target.host, port=target.ports.udp or target.ports.tcp, tls_port=target.ports.tls,
+                      domain=target.domain, tls_server_name=target.tls_server_name, ca_cert=ca_cert),
+        accounts=accounts,
+        platform_cdr=_open(path, cdr) if cdr else None,
+        carrier_cdr=JsonlCdrSource(carrier_paths, verbatim=True) if carrier_paths else None,
+        extra={"file": str(path)},
+        cdr=cdr,
+        carrier_cdr_paths=carrier_paths,
+        secrets=tuple(secrets),
+        settings=spec,
+        path=Path(path),
+    )
+
+
+def _account_password(path: Path, index: int, account: AccountFile) -> str:
+    if account.password is not None:
+        warnings.warn(f"{path}: accounts[{index}].password: a password in the file; "
+                      f"name an environment variable with password_env instead", PasswordInFileWarning,
+                      stacklevel=3)
+        return account.password
+    value = os.environ.get(account.password_env or "")
+    if not value:
+        raise ConfigError(path, f"accounts[{index}].password_env",
+                          f"environment variable {account.password_env} is not set")
+    return value
+
+
+def _cdr_settings(path: Path, cdr: CdrFile, base: Path, secrets: list[str]) -> CdrSettings:
+    """The CDR settings with ``${VAR}`` in the DSN expanded; what was secret is remembered."""
+    def expand(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group(1))
+        if value is None:
+            raise ConfigError(path, "cdr.dsn", f"environment variable {match.group(1)} is not set")
+        secrets.append(value)
+        return value
+
+    dsn = _VAR_RE.sub(expand, cdr.dsn)
+    if "://" in dsn and "@" in dsn.split("://", 1)[1]:
+        userinfo = dsn.split("://", 1)[1].split("@", 1)[0]
+        if ":" in userinfo:
+            secrets.append(userinfo.split(":", 1)[1])
+    return CdrSettings(dsn=dsn, table=cdr.table, mapping=dict(cdr.mapping), delimiter=cdr.delimiter, base=base)
+
+
+def _open(path: Path, cdr: CdrSettings) -> CdrSource:
+    try:
+        return cdr.open()
+    except ConfigError:
+        raise
+    except BadInput as exc:
+        raise ConfigError(path, "cdr.dsn", str(exc)) from None

@@ -1,23 +1,20 @@
 *** Settings ***
 Documentation     Smoke: the platform authenticates, checks balance and blocked
 ...               destinations before routing, routes to the carrier and bills the call.
-...               All calls start together in the suite setup and run concurrently;
-...               each test waits for its call and judges the witnesses.
 Library           qa.robot.VoipQA
-Suite Setup       Start Smoke Calls
-Force Tags        smoke
+Test Tags         smoke
 
 *** Variables ***
-${ALICE}          1001
-${ZERO_BALANCE}   1002
-${ECHO}           1555000100
-${BLOCKED}        19005550100
+${ALICE}             1001
+${ZERO_BALANCE}      1002
+${ECHO}              1555000100
+${BLOCKED}           19005550100
 ${WRONG_PASSWORD}    not-the-password
 
 *** Test Cases ***
 Authenticated Call Is Answered And Billed
     [Tags]    auth    cdr
-    ${call}=    Wait For Call    answered
+    ${call}=    Place Call    ${ALICE}    ${ECHO}    duration=3s    expect=200    carrier_sees=True
     Call Should Be Answered    ${call}
     Carrier Should Have Seen Call    ${call}
     Platform CDR Should Match Call    ${call}    tolerance=1s
@@ -25,14 +22,14 @@ Authenticated Call Is Answered And Billed
 
 Wrong Password Is Rejected With 403
     [Tags]    auth
-    ${call}=    Wait For Call    wrong-password
+    ${call}=    Place Call    ${ALICE}    ${ECHO}    password=${WRONG_PASSWORD}    expect=403    carrier_sees=False
     Final Response Should Be    ${call}    403
     Carrier Should Not Have Seen Call    ${call}
     Call Should Pass    ${call}
 
 Zero Balance Gets 402 And Never Reaches The Carrier
     [Tags]    account
-    ${call}=    Wait For Call    zero-balance
+    ${call}=    Place Call    ${ZERO_BALANCE}    ${ECHO}    expect=402    carrier_sees=False
     Final Response Should Be    ${call}    402
     Carrier Should Not Have Seen Call    ${call}
     Platform Should Have No Billable CDR    ${call}
@@ -40,14 +37,7 @@ Zero Balance Gets 402 And Never Reaches The Carrier
 
 Blocked Prefix Gets 403
     [Tags]    account
-    ${call}=    Wait For Call    blocked-prefix
+    ${call}=    Place Call    ${ALICE}    ${BLOCKED}    expect=403    carrier_sees=False
     Final Response Should Be    ${call}    403
     Carrier Should Not Have Seen Call    ${call}
     Call Should Pass    ${call}
-
-*** Keywords ***
-Start Smoke Calls
-    Start Call    answered          ${ALICE}           ${ECHO}       duration=3s    expect=200    carrier_sees=True
-    Start Call    wrong-password    ${ALICE}           ${ECHO}       password=${WRONG_PASSWORD}    expect=403    carrier_sees=False
-    Start Call    zero-balance      ${ZERO_BALANCE}    ${ECHO}       expect=402    carrier_sees=False
-    Start Call    blocked-prefix    ${ALICE}           ${BLOCKED}    expect=403    carrier_sees=False

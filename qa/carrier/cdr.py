@@ -14,13 +14,19 @@ Fields (the contract other parts of voipqa join on)::
     received       unix time the INVITE arrived
     answered       unix time the 200 OK was sent, or null
     ended          unix time the call ended (BYE/CANCEL/final failure/timeout)
-    final_code     final response code sent to the INVITE (null if none, e.g. ring forever + crash)
-    ended_by       "caller" | "carrier" | "cancel" | "timeout"
+    final_code     final response code sent to the INVITE (null if none: a blackhole route, or
+                   ring forever + crash)
+    ended_by       "caller" | "carrier" | "cancel" | "timeout" (a blackholed INVITE: "timeout"
+                   64*T1 after it arrived, or "cancel" when the CANCEL came first)
     duration_s     ended - answered (0 when not answered), rounded to ms
     codec          the audio codec of the SDP answer ("" when not answered)
     rtp_packets_in RTP packets received on the carrier's media port
-    rtp_packets_out RTP packets sent (echoed)
-    dtmf_heard     digits heard (RFC 4733 events and SIP INFO), in order, e.g. "123#"
+    rtp_packets_out RTP packets sent (echoed, or generated silence/tone)
+    rtp_payload_types_in   sorted list of the RTP payload types received, e.g. [0, 101]
+    rtp_payload_types_out  sorted list of the RTP payload types sent
+    dtmf_heard     digits heard (RFC 4733 events, SIP INFO, in-band G.711 tones), in order, e.g. "123#"
+    dtmf_events    the same digits with how and when: [{"digit": "1", "via": "rfc4733"|"info"|"inband",
+                   "at": unix time}], in order
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from typing import Any, TextIO
 CDR_FIELDS: tuple[str, ...] = (
     "carrier", "call_id", "from", "to", "from_uri", "to_uri", "ruri", "route", "from_tag",
     "x_headers", "transport", "received", "answered", "ended", "final_code", "ended_by",
-    "duration_s", "codec", "rtp_packets_in", "rtp_packets_out", "dtmf_heard",
+    "duration_s", "codec", "rtp_packets_in", "rtp_packets_out", "rtp_payload_types_in",
+    "rtp_payload_types_out", "dtmf_heard", "dtmf_events",
 )
 
 

@@ -19,17 +19,22 @@ Schema (version 1)::
       - prefix: "1555000"           # required, quoted string of digits, unique
         name: answer-echo           # optional label, goes to the carrier CDR as "route"
         description: free text      # optional
-        # exactly one outcome: answer (default), `reject: CODE`, or `ring_forever: true`
+        carriers: [carrier-c]       # optional: the route exists only on carriers run with one of
+                                    # these --name values; elsewhere the next-longest prefix applies
+        # exactly one outcome: answer (default), `reject: CODE`, `ring_forever: true`
+        # or `blackhole: true`
+        blackhole: false            # no response at all, retransmissions absorbed (a dead trunk)
         reject: 486                 # final failure code 400-699 ...
         reason: Busy Here           # ... and its optional reason phrase
         ring_forever: false         # 180 and never a final response (caller must CANCEL)
         ring_s: 0                   # seconds between the provisional and the final response
         early_media: false          # 183 with the SDP answer instead of 180 (media flows)
-        media: echo                 # echo | silence (tone reserved for later)
+        media: echo                 # echo (RTP sent back) | silence | tone (1 kHz): generated RTP,
+                                    # 20 ms packets of the negotiated codec at 50 pps
         hangup_after_s: null        # the carrier sends BYE this many seconds after answering
         rtp_stop_after_s: null      # the carrier stops sending RTP after this many seconds
         codecs: [PCMU, PCMA, telephone-event]   # accepted codecs, in preference order
-        collect_dtmf: true          # record RFC 4733 / SIP INFO digits in the carrier CDR
+        collect_dtmf: true          # record RFC 4733 / SIP INFO / in-band (G.711) digits in the CDR
 
 The longest matching prefix wins; a leading ``+`` of the number is ignored.
 """
@@ -37,6 +42,7 @@ The longest matching prefix wins; a leading ``+`` of the number is ignored.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +58,7 @@ KNOWN_CODECS: tuple[str, ...] = (
 )
 _CODEC_SPELLING = {name.lower(): name for name in KNOWN_CODECS}
 
-MEDIA_MODES: tuple[str, ...] = ("echo", "silence")
+MEDIA_MODES: tuple[str, ...] = ("echo", "silence", "tone")
 DEFAULT_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
 
 _TOP_KEYS = {"version", "carrier", "no_route", "max_call_s", "defaults", "routes"}
@@ -60,7 +66,10 @@ _BEHAVIOUR_KEYS = {
     "ring_s", "early_media", "media", "hangup_after_s", "rtp_stop_after_s", "codecs",
     "collect_dtmf", "ring_forever", "reason",
 }
-_ROUTE_KEYS = _BEHAVIOUR_KEYS | {"prefix", "name", "description", "reject"}
+_ROUTE_KEYS = _BEHAVIOUR_KEYS | {"prefix", "name", "description", "reject", "carriers", "blackhole"}
+_CARRIER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: route fields that describe an answered call (meaningless on reject/ring-forever/blackhole)
+_ANSWER_ONLY = ("early_media", "hangup_after_s", "rtp_stop_after_s", "media")
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,17 @@ class Route:
     rtp_stop_after_s: float | None = None
     codecs: tuple[str, ...] = DEFAULT_CODECS
     collect_dtmf: bool = True
+    carriers: tuple[str, ...] = ()
+    blackhole: bool = False
 
     @property
     def answers(self) -> bool:
         """True when a call on this route is (eventually) answered with 200."""
-        return self.reject is None and not self.ring_forever
+        return self.reject is None and not self.ring_forever and not self.blackhole
+
+    def applies_to(self, carrier: str | None) -> bool:
+        """Whether the route exists on the carrier named ``carrier`` (None: an unnamed one)."""
+        return not self.carriers or carrier in self.carriers
 
     @property
     def audio_codecs(self) -> tuple[str, ...]:
@@ -103,18 +118,22 @@ class NumberPlan:
     def __post_init__(self) -> None:
         self._by_prefix.update({r.prefix: r for r in self.routes})
 
-    def lookup(self, number: str) -> Route | None:
-        """The route of the longest prefix of ``number``; None when nothing matches."""
+    def lookup(self, number: str, carrier: str | None = None) -> Route | None:
+        """The route of the longest prefix of ``number`` that exists on ``carrier``.
+
+        A route with ``carriers`` is skipped on any other carrier (and when ``carrier`` is
+        None), so the next-longest matching prefix applies. None when nothing matches.
+        """
         digits = number[1:] if number.startswith("+") else number
         for end in range(len(digits), 0, -1):
             route = self._by_prefix.get(digits[:end])
-            if route is not None:
+            if route is not None and route.applies_to(carrier):
                 return route
         return None
 
-    def route_for(self, number: str) -> Route:
+    def route_for(self, number: str, carrier: str | None = None) -> Route:
         """Like lookup, but an unmatched number gets a reject route with ``no_route``."""
-        route = self.lookup(number)
+        route = self.lookup(number, carrier)
         if route is None:
             return Route(prefix="", name="no-route", reject=self.no_route)
         return route
@@ -177,6 +196,16 @@ class _Checker:
         if all(c in ("telephone-event", "CN") for c in out):
             raise self.fail(fld, "needs at least one audio codec besides telephone-event/CN")
         return tuple(out)
+
+    def carrier_names(self, fld: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(fld, "must be a non-empty list of carrier names (the carriers' --name)")
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not _CARRIER_NAME.match(name):
+                raise self.fail(f"{fld}[{i}]", f"{name!r} is not a carrier name (letters, digits, . _ -)")
+            if value.index(name) != i:
+                raise self.fail(f"{fld}[{i}]", f"carrier {name} listed twice")
+        return tuple(value)
 
     def behaviour(self, where: str, data: dict) -> dict[str, Any]:
         """Validate the behaviour fields present in ``data`` (route or defaults)."""
@@ -247,11 +276,11 @@ def parse_plan(data: Any, path: str = "numberplan.yaml") -> NumberPlan:
         fields["prefix"] = prefix
         fields["name"] = ck.text(f"{where}.name", raw.get("name", ""))
         fields["description"] = ck.text(f"{where}.description", raw.get("description", ""))
+        if "carriers" in raw:
+            fields["carriers"] = ck.carrier_names(f"{where}.carriers", raw["carriers"])
         if "reject" in raw:
             fields["reject"] = ck.failure_code(f"{where}.reject", raw["reject"])
-            for key in ("ring_forever", "early_media", "hangup_after_s", "rtp_stop_after_s", "media"):
-                if key in raw and raw[key] not in (None, False):
-                    raise ck.fail(f"{where}.{key}", "makes no sense on a route that rejects")
+            _no_answer_fields(ck, where, raw, ("ring_forever", "blackhole") + _ANSWER_ONLY, "rejects")
         elif "reason" in raw:
             raise ck.fail(f"{where}.reason", "only a route with 'reject' has a reason phrase")
         if fields.get("ring_forever"):
@@ -259,9 +288,20 @@ def parse_plan(data: Any, path: str = "numberplan.yaml") -> NumberPlan:
                 if key in raw and raw[key] not in (None, 0):
                     raise ck.fail(f"{where}.{key}", "makes no sense on a route that rings forever")
             fields.pop("ring_s", None)
+        if ck.boolean(f"{where}.blackhole", raw.get("blackhole", False)):
+            _no_answer_fields(ck, where, raw, ("ring_forever", "ring_s") + _ANSWER_ONLY, "blackholes")
+            fields["blackhole"] = True
+            fields.pop("ring_s", None)
         routes.append(Route(**fields))
     return NumberPlan(routes=tuple(routes), no_route=no_route, max_call_s=float(max_call_s),
                       carrier=carrier, path=path)
+
+
+def _no_answer_fields(ck: _Checker, where: str, raw: dict, keys: tuple[str, ...], outcome: str) -> None:
+    """Refuse fields that only make sense for another outcome than ``outcome``."""
+    for key in keys:
+        if key in raw and raw[key] not in (None, False, 0):
+            raise ck.fail(f"{where}.{key}", f"makes no sense on a route that {outcome}")
 
 
 def load_plan(path: Path | str) -> NumberPlan:

@@ -1,5 +1,5 @@
 """The carrier's I/O shell: transports + the sans-I/O :class:`~qa.carrier.uas.Carrier` +
-RTP echo sockets + the CDR file, on one asyncio loop."""
+RTP sockets (echo, or generated silence/tone at 50 packets/s) + the CDR file, on one asyncio loop."""
 
 from __future__ import annotations
 
@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import Any, Hashable
 
 from qa.carrier.cdr import CdrWriter
-from qa.carrier.media import MediaSession
+from qa.carrier.media import FRAME_S, MediaSession
 from qa.carrier.plan import NumberPlan
-from qa.carrier.uas import (Action, Carrier, CancelTimer, CloseMedia, OpenMedia, Send, StartTimer,
-                            StopMedia, WriteCdr)
+from qa.carrier.uas import (Action, Carrier, CancelTimer, CloseMedia, OpenMedia, Send, StartMedia,
+                            StartTimer, StopMedia, WriteCdr)
 from qa.transport import Transport, open_endpoints
 
 log = logging.getLogger(__name__)
 
 
+#: at most this many packets are sent at once to catch up after the loop was busy
+_MAX_BURST = 5
+
+
 class _RtpPort:
-    """A non-blocking UDP socket echoing RTP for one call (symmetric RTP)."""
+    """A non-blocking UDP socket for one call: echo (symmetric RTP) or generated RTP."""
 
     def __init__(self, server: "CarrierServer", call: str, host: str, session: MediaSession) -> None:
         self.server = server
@@ -33,6 +37,8 @@ class _RtpPort:
         self.port = self.sock.getsockname()[1]
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(self.sock.fileno(), self._readable)
+        self._tick: asyncio.TimerHandle | None = None
+        self._due = 0.0
 
     def _readable(self) -> None:
         for _ in range(64):
@@ -42,16 +48,42 @@ class _RtpPort:
                 return
             except OSError:       # ICMP unreachable surfacing on a later recv
                 continue
-            echo, digit = self.session.on_packet(data)
+            echo, heard = self.session.on_packet(data, addr)
             if echo:
                 try:
                     self.sock.sendto(data, addr)
                 except OSError:
                     pass
-            if digit is not None:
-                self.server.feed(self.server.carrier.on_dtmf(self.call, digit, time.time()))
+            for h in heard:
+                self.server.feed(self.server.carrier.on_dtmf(self.call, h.digit, time.time(), h.via))
+
+    def start_sending(self) -> None:
+        """Generate RTP every 20 ms on the loop's clock (no drift: due times advance by FRAME_S)."""
+        self.session.start()
+        if self.session.sending and self._tick is None:
+            self._due = self.loop.time()
+            self._send_due()
+
+    def _send_due(self) -> None:
+        now = self.loop.time()
+        if now - self._due > _MAX_BURST * FRAME_S:      # the loop stalled: do not flood, resync
+            self._due = now - FRAME_S
+        while self._due <= now:
+            item = self.session.next_packet()
+            if item is None:
+                self._tick = None
+                return
+            try:
+                self.sock.sendto(*item)
+            except OSError:
+                pass
+            self._due += FRAME_S
+        self._tick = self.loop.call_at(self._due, self._send_due)
 
     def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
         if self.sock.fileno() >= 0:
             self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
@@ -176,7 +208,7 @@ class CarrierServer:
             if old is not None:
                 old.cancel()
         elif isinstance(action, OpenMedia):
-            session = MediaSession(echo=action.echo, dtmf_pt=action.dtmf_pt)
+            session = MediaSession(action.spec)
             try:
                 rtp = _RtpPort(self, action.call, self.carrier.media_address, session)
             except OSError as exc:
@@ -184,6 +216,10 @@ class CarrierServer:
                 return self.carrier.media_failed(action.call, time.time())
             self._media[action.call] = rtp
             return self.carrier.media_ready(action.call, self.carrier.media_address, rtp.port, time.time())
+        elif isinstance(action, StartMedia):
+            rtp = self._media.get(action.call)
+            if rtp is not None:
+                rtp.start_sending()
         elif isinstance(action, StopMedia):
             rtp = self._media.get(action.call)
             if rtp is not None:
@@ -201,6 +237,8 @@ class CarrierServer:
             if session is not None:
                 record["rtp_packets_in"] = session.packets_in
                 record["rtp_packets_out"] = session.packets_out
+                record["rtp_payload_types_in"] = sorted(session.payload_types_in)
+                record["rtp_payload_types_out"] = sorted(session.payload_types_out)
             self.cdr.write(record)
         return None
 

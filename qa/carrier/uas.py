@@ -6,7 +6,8 @@ Events in::
     carrier.on_timer(key, now)                        a timer started by StartTimer fired
     carrier.media_ready(call, address, port, now)     the shell opened the RTP port asked for
     carrier.media_failed(call, now)                   ... or could not
-    carrier.on_dtmf(call, digit, now)                 the media endpoint heard an RFC 4733 digit
+    carrier.on_dtmf(call, digit, now, via)            the media endpoint heard a digit
+                                                      (via "rfc4733" or "inband")
     carrier.shutdown(now)                             stop: end every call (carrier BYE / 487)
 
 Actions out (returned as a list, to be executed in order by the I/O shell)::
@@ -14,11 +15,16 @@ Actions out (returned as a list, to be executed in order by the I/O shell)::
     Send(data, addr, transport)    put bytes on the wire ("udp"/"tcp")
     StartTimer(key, delay)         call on_timer(key) after delay s (replaces a timer of that key)
     CancelTimer(key)
-    OpenMedia(call, echo, dtmf_pt) bind an RTP port for the call, then call media_ready
+    OpenMedia(call, spec)          bind an RTP port for the call (``qa.carrier.media.MediaSpec``:
+                                   echo/silence/tone, codec, payload types, remote), then call
+                                   media_ready
+    StartMedia(call)               begin generating RTP (silence/tone): at the 183 with SDP
+                                   (early media) or at the 200
     StopMedia(call)                stop sending RTP (keep receiving/counting)
     CloseMedia(call)               close the RTP port
     WriteCdr(call, record)         the call ended: write its carrier CDR line; the shell fills in
-                                   rtp_packets_in / rtp_packets_out from its media endpoint
+                                   rtp_packets_in / _out and rtp_payload_types_in / _out from
+                                   its media endpoint
 
 RFC 3261 behaviour implemented here: 100 Trying at once; 180 (or 183 with SDP); 2xx
 retransmitted over UDP from T1 doubling to T2 until the ACK (§13.3.1.4), BYE after 64*T1
@@ -28,6 +34,12 @@ requests -> 482 (§8.2.2.2); CANCEL (§9.2); BYE both ways (the carrier's BYE bu
 §12.2.1.1 and retransmitted over UDP per §17.1.2 until a final response); non-INVITE server
 transactions keep their response for retransmissions (Timer J); OPTIONS 200; in-dialog
 INFO (DTMF) 200; requests for an unknown dialog 481; other methods outside a dialog 405.
+
+A ``blackhole`` route answers nothing at all (not even 100 Trying, nor the CANCEL): INVITE
+retransmissions are absorbed; the CDR line (final_code null) is written when the CANCEL
+comes (ended_by "cancel") or 64*T1 after the INVITE, when the caller's Timer B has given up
+(ended_by "timeout"). Routes restricted to ``carriers`` apply only when this carrier's name
+is one of them (``NumberPlan.lookup(number, carrier)``).
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Hashable
 
+from qa.carrier.media import MediaSpec
 from qa.carrier.plan import NumberPlan, Route
 from qa.errors import ParseError
 from qa.sdp import SessionDescription, negotiate
@@ -79,9 +92,20 @@ class CancelTimer:
 @dataclass(frozen=True)
 class OpenMedia:
     call: str
-    echo: bool
-    dtmf_pt: int | None
-    remote: Addr | None = None
+    spec: MediaSpec
+
+    @property
+    def echo(self) -> bool:
+        return self.spec.echo
+
+    @property
+    def dtmf_pt(self) -> int | None:
+        return self.spec.dtmf_pt
+
+
+@dataclass(frozen=True)
+class StartMedia:
+    call: str
 
 
 @dataclass(frozen=True)
@@ -100,7 +124,7 @@ class WriteCdr:
     record: dict[str, Any]
 
 
-Action = Send | StartTimer | CancelTimer | OpenMedia | StopMedia | CloseMedia | WriteCdr
+Action = Send | StartTimer | CancelTimer | OpenMedia | StartMedia | StopMedia | CloseMedia | WriteCdr
 
 
 # ------------------------------------------------------------------------- helpers
@@ -151,7 +175,7 @@ def _dtmf_from_info(body: bytes, ctype: str) -> str:
     text = body.decode("utf-8", "replace")
     ctype = ctype.lower()
     if "dtmf-relay" in ctype:
-        m = re.search(r"Signal\s*=\s*([0-9A-Da-d*#]|1[0-5])", text)
+        m = re.search(r"Signal\s*=\s*(1[0-5]|[0-9A-Da-d*#])", text, re.I)
         if not m:
             return ""
         sig = m.group(1)
@@ -162,7 +186,9 @@ def _dtmf_from_info(body: bytes, ctype: str) -> str:
         return sig.upper()
     if "application/dtmf" in ctype:
         sig = text.strip()
-        return {"10": "*", "11": "#"}.get(sig, sig[:1].upper())
+        if sig in ("10", "11", "12", "13", "14", "15"):
+            return "*#ABCD"[int(sig) - 10]
+        return sig[:1].upper() if sig[:1] and sig[:1].upper() in "0123456789*#ABCD" else ""
     return ""
 
 
@@ -191,6 +217,7 @@ class Call:
     codec: str = ""
     dtmf_pt: int | None = None
     dtmf: list[str] = field(default_factory=list)
+    dtmf_events: list[dict[str, Any]] = field(default_factory=list)
     media_open: bool = False
     pending_bye: bool = False
     ended_reason: str = ""
@@ -291,10 +318,10 @@ class Carrier:
         return self._final_failure(call, 500, "Server Internal Error (no media port)", now,
                                    ended_by="carrier")
 
-    def on_dtmf(self, call_key: str, digit: str, now: float) -> list[Action]:
+    def on_dtmf(self, call_key: str, digit: str, now: float, via: str = "rfc4733") -> list[Action]:
         call = self.calls.get(call_key)
-        if call is not None and call.route.collect_dtmf:
-            call.dtmf.append(digit)
+        if call is not None:
+            _heard(call, digit, via, now)
         return []
 
     def shutdown(self, now: float) -> list[Action]:
@@ -349,8 +376,8 @@ class Carrier:
                 return self._reply_options(req, peer, transport)
             if method == "INFO":
                 digit = _dtmf_from_info(req.body, req.headers.get("Content-Type") or "")
-                if digit and call.route.collect_dtmf:
-                    call.dtmf.append(digit)
+                if digit:
+                    _heard(call, digit, "info", now)
                 return self._reply(req, peer, transport, 200, "OK")
             return self._reply(req, peer, transport, 405, "Method Not Allowed", [("Allow", ALLOW)])
         if method == "OPTIONS":
@@ -384,7 +411,7 @@ class Carrier:
         self.stats["invites"] += 1
         ruri = str(req.uri)
         number = _number_of(_user_of(ruri))
-        route = self.plan.route_for(number)
+        route = self.plan.route_for(number, self.name)
         key = f"c{next(self._counter)}"
         call = Call(key=key, invite=req, peer=peer, transport=transport, route=route,
                     received=now, local_tag=new_tag(), tx_key=self._tx_key(req, "INVITE"))
@@ -398,6 +425,9 @@ class Carrier:
         call.remote_target = _uri_of(contacts[0]) if contacts else ""
         call.route_set = [v for v in req.headers.get_all("Record-Route")]
 
+        if route.blackhole:                      # a dead trunk: not even 100 Trying
+            call.state = "blackhole"
+            return [StartTimer(("blackhole", key), 64 * self.t1)]
         out: list[Action] = [self._respond(call, 100, "Trying", tag=False)]
         if route.reject is not None:
             if route.ring_s > 0:
@@ -426,8 +456,7 @@ class Carrier:
             return out + self._final_failure(call, 488, "Not Acceptable Here", now, ended_by="carrier")
         call.codec, call.dtmf_pt = _codec_and_dtmf(trial)
         call.state = "waiting_media"
-        out.append(OpenMedia(key, echo=route.media == "echo", dtmf_pt=call.dtmf_pt,
-                             remote=_remote_media(offer)))
+        out.append(OpenMedia(key, _media_spec(route, trial, _remote_media(offer))))
         return out
 
     def _proceed_with_media(self, call: Call, address: str, port: int, now: float) -> list[Action]:
@@ -442,6 +471,7 @@ class Carrier:
         call.state = "ringing"
         if call.route.early_media:
             out.append(self._respond(call, 183, "Session Progress", body=call.answer_sdp))
+            out.append(StartMedia(call.key))
         else:
             out.append(self._respond(call, 180, "Ringing"))
         if call.route.ring_s > 0:
@@ -453,7 +483,7 @@ class Carrier:
         call.state = "accepted"
         call.answered = now
         call.final_code = 200
-        out: list[Action] = [self._respond(call, 200, "OK", body=call.answer_sdp)]
+        out: list[Action] = [self._respond(call, 200, "OK", body=call.answer_sdp), StartMedia(call.key)]
         if call.transport == "udp":
             call.retx_interval = self.t1
             out.append(StartTimer(("retx2xx", call.key), self.t1))
@@ -529,6 +559,11 @@ class Carrier:
         call = self._by_tx.get(self._invite_key_for(req))
         if call is None:
             return self._reply(req, peer, transport, 481, "Call/Transaction Does Not Exist")
+        if call.route.blackhole:                 # swallowed like everything else; CDR now
+            if call.cdr_written:
+                return []
+            hold = max(0.0, call.received + 64 * self.t1 - now)   # still absorb until Timer B
+            return self._end(call, now, "cancel", forget=False) + [StartTimer(("blackhole", call.key), hold)]
         out = self._reply(req, peer, transport, 200, "OK", to_tag=call.local_tag)
         if call.state in ("proceeding", "waiting_media", "ringing"):
             out += self._final_failure(call, 487, "Request Terminated", now, ended_by="cancel")
@@ -561,6 +596,13 @@ class Carrier:
         return [CancelTimer(("byeE", call.key)), CancelTimer(("byeF", call.key))]
 
     # ------------------------------------------------------------ timers
+    def _timer_blackhole(self, call: Call, now: float) -> list[Action]:
+        """64*T1 after a blackholed INVITE: the caller's Timer B has fired; write the CDR, forget."""
+        if call.cdr_written:
+            self._forget(call)
+            return []
+        return self._end(call, now, "timeout")
+
     def _timer_answer(self, call: Call, now: float) -> list[Action]:
         if call.state != "ringing":
             return []
@@ -756,7 +798,8 @@ class Carrier:
     def _end(self, call: Call, now: float, ended_by: str, *, forget: bool = True) -> list[Action]:
         """The call is over: close media, write the CDR (once)."""
         out: list[Action] = []
-        for t in ("answer", "reject", "hangup", "maxcall", "rtpstop", "retx2xx", "noack", "retxre", "noackre"):
+        for t in ("answer", "reject", "hangup", "maxcall", "rtpstop", "retx2xx", "noack", "retxre", "noackre",
+                  "blackhole"):
             out.append(CancelTimer((t, call.key)))
         if call.media_open or call.state == "waiting_media":
             out.append(CloseMedia(call.key))
@@ -817,7 +860,10 @@ class Carrier:
             "codec": call.codec if call.answered is not None else "",
             "rtp_packets_in": 0,
             "rtp_packets_out": 0,
+            "rtp_payload_types_in": [],
+            "rtp_payload_types_out": [],
             "dtmf_heard": "".join(call.dtmf),
+            "dtmf_events": list(call.dtmf_events),
         }
 
     # -- stateless replies (kept for retransmissions: Timer J) -------------------------
@@ -848,6 +894,43 @@ class Carrier:
                            [("Allow", ALLOW), ("Accept", "application/sdp")])
 
 
+def _heard(call: Call, digit: str, via: str, now: float) -> None:
+    """A digit heard on the call (RFC 4733, in-band or INFO): kept in order when collecting."""
+    if call.route.collect_dtmf:
+        call.dtmf.append(digit)
+        call.dtmf_events.append({"digit": digit, "via": via, "at": round(now, 3)})
+
+
+def _media_spec(route: Route, answer: Any, remote: Addr | None) -> MediaSpec:
+    """The media endpoint for an answered route: mode, the answer's first codec and its PT,
+    telephone-event PT, and the G.711 PTs to detect in-band DTMF on (if collecting)."""
+    codec, pt, clock, dtmf_pt = "", None, 8000, None
+    inband: list[tuple[int, str]] = []
+    for fmt_pt, rtpmap in _answer_formats(answer):
+        name = rtpmap.encoding
+        if name.lower() == "telephone-event":
+            dtmf_pt = fmt_pt if dtmf_pt is None else dtmf_pt
+            continue
+        if name.upper() == "CN":
+            continue
+        if pt is None:
+            codec, pt, clock = name, fmt_pt, rtpmap.clock_rate
+        if route.collect_dtmf and name.upper() in ("PCMU", "PCMA"):
+            inband.append((fmt_pt, name.upper()))
+    return MediaSpec(mode=route.media, codec=codec, payload_type=pt, clock_rate=clock, dtmf_pt=dtmf_pt,
+                     inband=tuple(inband), remote=remote)
+
+
+def _answer_formats(answer: Any) -> list[tuple[int, Any]]:
+    """(payload type, RtpMap) of the answer's audio formats, in order."""
+    media = _audio(answer)
+    if media is None:
+        return []
+    rtpmap = media.rtpmap
+    return [(int(f), rtpmap[int(f)]) for f in media.formats
+            if f.isdigit() and f.isascii() and int(f) in rtpmap]
+
+
 def _audio(sdp: Any) -> Any:
     media = getattr(sdp, "audio", None)
     if media is None and getattr(sdp, "media", None):
@@ -858,14 +941,8 @@ def _audio(sdp: Any) -> Any:
 def _codec_and_dtmf(answer: Any) -> tuple[str, int | None]:
     """(first audio codec name, telephone-event payload type) of an SDP answer."""
     codec, dtmf = "", None
-    media = _audio(answer)
-    if media is None:
-        return codec, dtmf
-    rtpmap = media.rtpmap
-    for fmt in media.formats:
-        if not (fmt.isdigit() and fmt.isascii()) or int(fmt) not in rtpmap:
-            continue
-        pt, name = int(fmt), rtpmap[int(fmt)].encoding
+    for pt, rtpmap in _answer_formats(answer):
+        name = rtpmap.encoding
         if name.lower() == "telephone-event":
             dtmf = pt if dtmf is None else dtmf
         elif name.upper() != "CN" and not codec:

@@ -111,3 +111,125 @@ def judge(record: CallRecord, expect: Expectation) -> CallRecord:
     record.reasons = reasons
     record.verdict = "fail" if reasons else "pass"
     return record
+
+
+# --- checks the catalogue's keywords assert one at a time -------------------------------
+
+def _customer(record: CallRecord, key: str, default: Any = None) -> Any:
+    return (record.customer or {}).get(key, default)
+
+
+def challenges(record: CallRecord, expected: int) -> list[str]:
+    """The platform challenged the request exactly ``expected`` times (RFC 3261 §22.1)."""
+    got = _customer(record, "challenges")
+    return [] if got == expected else [f"customer: challenged {got} times, expected {expected}"]
+
+
+def answered_codec(record: CallRecord, codec: str) -> list[str]:
+    """The SDP answer's first codec is ``codec`` (case-insensitive)."""
+    got = record.answered_codec
+    if got is not None and got.lower() == codec.lower():
+        return []
+    return [f"customer: answer carries {got or 'no codec'}, expected {codec}"]
+
+
+def answer_offers(record: CallRecord, codec: str) -> list[str]:
+    """The SDP answer lists ``codec`` among its formats (e.g. telephone-event)."""
+    got = [c.lower() for c in _customer(record, "answered_codecs", []) or []]
+    if codec.lower() in got:
+        return []
+    return [f"customer: answer lists {', '.join(got) or 'no codecs'}, not {codec}"]
+
+
+def dtmf_heard(record: CallRecord, digits: str) -> list[str]:
+    """The carrier heard exactly ``digits``, in order."""
+    if record.carrier is None:
+        return ["carrier: never saw the call, so heard no digits"]
+    got = record.dtmf_heard or ""
+    return [] if got == digits else [f"carrier: heard DTMF {got!r}, customer sent {digits!r}"]
+
+
+def carrier_payload_types(record: CallRecord, expected: list[int]) -> list[str]:
+    """The RTP the carrier received used only the negotiated payload types."""
+    if record.carrier is None:
+        return ["carrier: never saw the call"]
+    got = sorted(int(pt) for pt in record.carrier.get("rtp_payload_types_in") or [])
+    return [] if got == sorted(expected) else [f"carrier: received RTP payload types {got}, expected {sorted(expected)}"]
+
+
+def carrier_transport(record: CallRecord, transport: str) -> list[str]:
+    """The platform relayed the INVITE to the carrier over ``transport``."""
+    got = (record.carrier or {}).get("transport")
+    return [] if str(got).lower() == transport.lower() else [f"carrier: INVITE arrived over {got}, expected {transport}"]
+
+
+def carrier_header(record: CallRecord, name: str, value: str) -> list[str]:
+    """The INVITE the carrier received carried header ``name: value``."""
+    headers = {k.lower(): v for k, v in ((record.carrier or {}).get("x_headers") or {}).items()}
+    got = headers.get(name.lower())
+    return [] if got == value else [f"carrier: {name} was {got!r}, expected {value!r}"]
+
+
+def carrier_name(record: CallRecord, name: str) -> list[str]:
+    """The call was answered by carrier ``name``."""
+    got = (record.carrier or {}).get("carrier")
+    return [] if got == name else [f"carrier: call handled by {got or 'no carrier'}, expected {name}"]
+
+
+def carrier_called_number(record: CallRecord, number: str) -> list[str]:
+    """The carrier was asked for ``number`` (the platform normalised the dialled string)."""
+    got = (record.carrier or {}).get("to")
+    return [] if got == number else [f"carrier: asked for {got!r}, expected {number!r}"]
+
+
+def ended_by(record: CallRecord, who: str) -> list[str]:
+    """``caller`` or ``callee`` sent the BYE (the platform's BYE counts as callee)."""
+    got = _customer(record, "bye_by")
+    return [] if got == who else [f"customer: call ended by {got or 'nobody'}, expected {who}"]
+
+
+def duration_at_most(record: CallRecord, seconds: float) -> list[str]:
+    """The answered call lasted no longer than ``seconds``."""
+    if record.duration_s is not None and record.duration_s <= seconds:
+        return []
+    return [f"customer: call lasted {_fmt(record.duration_s)} s, expected at most {seconds:g} s"]
+
+
+def final_within(record: CallRecord, seconds: float) -> list[str]:
+    """The final response came within ``seconds`` of the first INVITE."""
+    final_at = record.answered or _customer(record, "final_at") or record.ended
+    if record.started is not None and final_at is not None and final_at - record.started <= seconds:
+        return []
+    took = None if record.started is None or final_at is None else final_at - record.started
+    return [f"customer: final response after {_fmt(took)} s, expected within {seconds:g} s"]
+
+
+def final_one_of(record: CallRecord, codes: list[int]) -> list[str]:
+    """The final response is one of ``codes``."""
+    if record.final_code in codes:
+        return []
+    return [f"customer: final response {record.final_code}, expected one of {', '.join(map(str, codes))}"]
+
+
+def cdr_code(record: CallRecord, code: int) -> list[str]:
+    """The platform's CDR carries SIP code ``code``."""
+    if record.cdr is None:
+        return [f"platform: no CDR, expected one with code {code}"]
+    got = record.cdr.get("sip_code")
+    return [] if got is not None and int(got) == code else [f"platform: CDR says {got}, expected {code}"]
+
+
+def record_route_contains(record: CallRecord, text: str) -> list[str]:
+    """A Record-Route the customer received contains ``text`` (e.g. transport=tls)."""
+    routes = _customer(record, "record_route", []) or []
+    if any(text.lower() in r.lower() for r in routes):
+        return []
+    return [f"customer: Record-Route {routes or 'absent'} lacks {text!r}"]
+
+
+def response_header(record: CallRecord, name: str, value: str) -> list[str]:
+    """The final response carried header ``name`` with ``value``."""
+    headers = {k.lower(): v for k, v in (_customer(record, "final_headers", {}) or {}).items()}
+    got = headers.get(name.lower())
+    return [] if got is not None and str(got).split(";")[0].strip() == str(value) else [
+        f"customer: final response {name} was {got!r}, expected {value!r}"]

@@ -6,6 +6,7 @@ Reports, the gate and the Robot keywords all read this file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -17,7 +18,7 @@ from typing import Any, Iterator
 RECORD_FIELDS = (
     "case", "call_id", "from", "to", "transport", "offered_codecs", "answered_codec",
     "started", "answered", "ended", "final_code", "pdd_ms", "setup_ms", "duration_s",
-    "dtmf_sent", "dtmf_heard", "carrier_code", "carrier", "cdr", "pcap", "verdict", "reasons",
+    "dtmf_sent", "dtmf_heard", "carrier_code", "customer", "carrier", "cdr", "pcap", "verdict", "reasons",
 )
 
 
@@ -25,8 +26,10 @@ RECORD_FIELDS = (
 class CallRecord:
     """One call as the four witnesses saw it, with a verdict and the reasons for it.
 
-    ``from_`` is the calling account (``from`` in JSON); ``carrier`` is the carrier's
-    CDR line (or None when the carrier never saw the call), ``cdr`` the platform's.
+    ``from_`` is the calling account (``from`` in JSON); ``customer`` holds what the
+    customer saw beyond the contract fields (challenges, who hung up, Record-Route,
+    the final response's headers, TLS); ``carrier`` is the carrier's CDR line (None
+    when the carrier never saw the call), ``cdr`` the platform's.
     """
 
     case: str
@@ -46,6 +49,7 @@ class CallRecord:
     dtmf_sent: str = ""
     dtmf_heard: str | None = None
     carrier_code: int | None = None
+    customer: dict[str, Any] = field(default_factory=dict)
     carrier: dict[str, Any] | None = None
     cdr: dict[str, Any] | None = None
     pcap: dict[str, Any] | None = None
@@ -74,7 +78,8 @@ class CallRecord:
 class CallRecordWriter:
     """Appends records to calls.jsonl, flushing and fsyncing each line.
 
-    Thread-safe: cases run concurrently and each writes when its call ends.
+    Safe across threads and processes (cases run concurrently, each Robot process
+    appending to the same file): one locked write per line.
     """
 
     def __init__(self, path: Path) -> None:
@@ -85,6 +90,7 @@ class CallRecordWriter:
     def write(self, record: CallRecord) -> None:
         line = record.to_json() + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())

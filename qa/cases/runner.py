@@ -8,6 +8,7 @@ for each later: a suite takes about as long as its slowest case (DESIGN §1).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from concurrent.futures import Future
@@ -62,7 +63,7 @@ class Session:
         """Start a call now; the future resolves to its judged, written record."""
         with self._lock:
             self._count += 1
-            workdir = self.output / "sipp" / f"{self._count:03d}-{_slug(spec.case)}"
+            workdir = self.output / "sipp" / f"{_slug(spec.case)}-{os.getpid()}-{self._count}"
         return asyncio.run_coroutine_threadsafe(self._call(spec, workdir), self._loop)
 
     def place(self, spec: CallSpec) -> CallRecord:

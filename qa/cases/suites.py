@@ -6,13 +6,17 @@ output directory) and stopped afterwards, also on Ctrl-C.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator
 
 import robot
+from robot.api import ExecutionResult
 
+from qa.cases.parallel import ItemResult, merge_outputs, plan_items, run_items
 from qa.errors import BadInput
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED, SUITES_DIR
 
@@ -58,22 +62,48 @@ def lab_for_run(env: str | None, output: Path, echo=print) -> Iterator[Path | No
 
 
 def run_suites(suites: list[Path], output: Path, *, env: str | None = None, lab_dir: Path | None = None,
-               include: list[str] | None = None, exclude: list[str] | None = None) -> int:
-    """Run the suites with Robot; return Robot's count of failed tests (0 = all passed)."""
+               include: list[str] | None = None, exclude: list[str] | None = None,
+               tests: list[str] | None = None, parallel: int = 1, echo=print) -> int:
+    """Run the suites; return the number of failed cases (0 = all passed).
+
+    ``parallel`` > 1 runs each case in its own Robot process (``qa.cases.parallel``).
+    """
     output.mkdir(parents=True, exist_ok=True)
     (output / "calls.jsonl").unlink(missing_ok=True)  # records of this run only
     saved = {k: os.environ.get(k) for k in ("VOIPQA_LAB_DIR", "VOIPQA_OUTPUT", "VOIPQA_ENV")}
-    os.environ["VOIPQA_OUTPUT"] = str(output)
+    os.environ["VOIPQA_OUTPUT"] = str(output.resolve())
     if lab_dir is not None:
         os.environ["VOIPQA_LAB_DIR"] = str(lab_dir)
     if env:
         os.environ["VOIPQA_ENV"] = env
     try:
-        return robot.run(*[str(s) for s in suites], outputdir=str(output), include=include or [],
-                         exclude=exclude or [], consolecolors="auto", **REPORT_FILES)
+        if parallel <= 1:
+            return robot.run(*[str(s) for s in suites], outputdir=str(output), include=include or [],
+                             exclude=exclude or [], test=tests or [], consolecolors="auto", **REPORT_FILES)
+        return _run_parallel(suites, output, include, exclude, tests, parallel, echo)
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _run_parallel(suites: list[Path], output: Path, include: list[str] | None, exclude: list[str] | None,
+                  tests: list[str] | None, parallel: int, echo) -> int:
+    items = plan_items(suites, include, exclude, tests)
+    if not items:
+        raise BadInput("no case matches the suites and tags given")
+    cases = sum(i.tests for i in items)
+    echo(f"running {cases} cases in {len(items)} Robot processes, {parallel} at a time")
+
+    def progress(result: ItemResult, done: int, total: int) -> None:
+        status = "PASS" if result.returncode == 0 else "FAIL"
+        echo(f"[{done:>3}/{total}] {status}  {result.item.name}  ({result.elapsed_s:.1f}s)")
+
+    parts = output / "parts"
+    results = asyncio.run(run_items(items, suites, parts, parallel, progress))
+    merged = merge_outputs(sorted(r.output for r in results), output)
+    stats = ExecutionResult(str(merged)).statistics.total
+    shutil.rmtree(parts, ignore_errors=True)
+    return stats.failed

@@ -1,67 +1,106 @@
-"""Where CDRs come from: the platform's SQL table, or JSON lines (the carrier's CDRs).
+"""Where CDRs come from: the platform's SQL table, a CSV export, or JSON lines (carrier CDRs).
 
-Every source yields rows in one canonical shape (``CANONICAL_COLUMNS``) through a
-column mapping, so the reconciliation never knows which platform billed the call.
+Every source yields rows in one canonical shape (``CANONICAL_COLUMNS``, values normalised
+by ``qa.cdr.normalise``) through a column mapping, so the reconciliation never knows which
+platform billed the call. Two ways of asking:
+
+* ``rows(call_id)`` — one call, polled by the case runner while the call ends;
+* ``rows_for(call_ids)`` and ``rows_in_window(start, end)`` — a whole run at once, for the
+  reconciliation (one query instead of one per call, and the CDRs nobody asked for).
 """
 
 from __future__ import annotations
 
+import csv
 import json
-import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
+from qa.cdr.normalise import (CANONICAL_COLUMNS, CARRIER_MAPPING, canonical_row, check_mapping, column_of,
+                              to_unix)
 from qa.errors import BadInput
 
-#: The columns the reconciliation reads; a mapping names the source column for each.
-CANONICAL_COLUMNS = (
-    "call_id", "from_user", "to_user", "account", "start_time", "answer_time",
-    "end_time", "duration", "sip_code", "sip_reason", "carrier",
-)
+__all__ = [
+    "CANONICAL_COLUMNS", "CARRIER_MAPPING", "BatchCdrSource", "CdrSource", "CsvCdrSource", "JsonlCdrSource",
+    "carrier_source", "open_source", "wait_for_rows",
+]
+
+Row = dict[str, Any]
 
 
 class CdrSource(Protocol):
     """Anything that can return the CDR rows of a Call-ID."""
 
-    def rows(self, call_id: str) -> list[dict[str, Any]]: ...
+    def rows(self, call_id: str) -> list[Row]: ...
 
 
-def _canonical(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    return {col: row.get(mapping.get(col, col)) for col in CANONICAL_COLUMNS} | {"raw": row}
+@runtime_checkable
+class BatchCdrSource(Protocol):
+    """A source the reconciliation can ask about a whole run at once."""
+
+    def rows(self, call_id: str) -> list[Row]: ...
+
+    def rows_for(self, call_ids: Iterable[str]) -> dict[str, list[Row]]: ...
+
+    def rows_in_window(self, start: float, end: float) -> list[Row]: ...
 
 
-class SqliteCdrSource:
-    """CDRs in an SQLite table or view (the lab's ``voipqa_cdr`` by default)."""
+class _FileSource:
+    """Shared scanning for sources that are files read top to bottom (CSV, JSON lines).
 
-    def __init__(self, path: Path, table: str = "voipqa_cdr", mapping: dict[str, str] | None = None) -> None:
-        if not Path(path).is_file():
-            raise BadInput(f"CDR database {path}: no such file")
-        if not table.replace("_", "").isalnum():
-            raise BadInput(f"CDR table name {table!r}: only letters, digits and _ are allowed")
-        self.path = Path(path)
-        self.table = table
-        self.mapping = mapping or {}
+    ``verbatim`` returns the rows as written instead of canonical ones: the case runner
+    joins the carrier's own CDR line into the call record (DESIGN §6).
+    """
 
-    def rows(self, call_id: str) -> list[dict[str, Any]]:
-        column = self.mapping.get("call_id", "call_id")
-        uri = f"file:{self.path}?mode=ro"
-        with sqlite3.connect(uri, uri=True, timeout=5) as conn:
-            conn.row_factory = sqlite3.Row
-            cur = conn.execute(f'SELECT * FROM "{self.table}" WHERE "{column}" = ?', (call_id,))
-            return [_canonical(dict(r), self.mapping) for r in cur.fetchall()]
-
-
-class JsonlCdrSource:
-    """CDRs as JSON lines in one or more files (the native carrier writes these)."""
-
-    def __init__(self, paths: Iterable[Path], mapping: dict[str, str] | None = None) -> None:
+    def __init__(self, paths: Iterable[Path], mapping: Mapping[str, str] | None, verbatim: bool) -> None:
         self.paths = [Path(p) for p in paths]
-        self.mapping = mapping or {}
+        self.mapping = check_mapping(mapping, self.describe())
+        self.verbatim = verbatim
 
-    def rows(self, call_id: str) -> list[dict[str, Any]]:
-        column = self.mapping.get("call_id", "call_id")
-        found: list[dict[str, Any]] = []
+    def describe(self) -> str:
+        return ", ".join(str(p) for p in self.paths) or "CDR files"
+
+    def check(self) -> None:
+        """Nothing to connect to: the files were checked when the source was made."""
+
+    def _lines(self) -> Iterator[Row]:
+        raise NotImplementedError
+
+    def _shape(self, row: Row) -> Row:
+        return dict(row) if self.verbatim else canonical_row(row, self.mapping)
+
+    def rows(self, call_id: str) -> list[Row]:
+        return self.rows_for([call_id]).get(call_id, [])
+
+    def rows_for(self, call_ids: Iterable[str]) -> dict[str, list[Row]]:
+        wanted = set(call_ids)
+        column = column_of(self.mapping, "call_id")
+        found: dict[str, list[Row]] = {}
+        for row in self._lines():
+            call_id = row.get(column)
+            if call_id is not None and str(call_id) in wanted:
+                found.setdefault(str(call_id), []).append(self._shape(row))
+        return found
+
+    def rows_in_window(self, start: float, end: float) -> list[Row]:
+        column = column_of(self.mapping, "start_time")
+        return [self._shape(row) for row in self._lines()
+                if (t := to_unix(row.get(column), column)) is not None and start <= t <= end]
+
+
+class JsonlCdrSource(_FileSource):
+    """CDRs as JSON lines in one or more files (the native carrier writes these).
+
+    Files that do not exist yet are empty (a carrier that took no call wrote nothing);
+    a line torn by a crash is skipped.
+    """
+
+    def __init__(self, paths: Iterable[Path], mapping: Mapping[str, str] | None = None, *,
+                 verbatim: bool = False) -> None:
+        super().__init__(paths, mapping, verbatim)
+
+    def _lines(self) -> Iterator[Row]:
         for path in self.paths:
             if not path.is_file():
                 continue
@@ -70,25 +109,83 @@ class JsonlCdrSource:
                     try:
                         row = json.loads(line)
                     except ValueError:
-                        continue  # a line torn by a crash
-                    if isinstance(row, dict) and row.get(column) == call_id:
-                        found.append(row)
-        return found
+                        continue
+                    if isinstance(row, dict):
+                        yield row
 
 
-def open_source(dsn: str, mapping: dict[str, str] | None = None, table: str = "voipqa_cdr") -> CdrSource:
-    """A CDR source from a DSN: ``sqlite:///path.db``, a ``.db``/``.sqlite`` path or a ``.jsonl`` path."""
-    if dsn.startswith("sqlite:///"):
-        return SqliteCdrSource(Path(dsn[len("sqlite:///"):]), table, mapping)
-    path = Path(dsn)
-    if path.suffix in {".db", ".sqlite", ".sqlite3"}:
-        return SqliteCdrSource(path, table, mapping)
-    if path.suffix in {".jsonl", ".json"}:
+class CsvCdrSource(_FileSource):
+    """CDRs exported as CSV with a header line; mapped columns must be in the header."""
+
+    def __init__(self, path: Path, mapping: Mapping[str, str] | None = None, delimiter: str = ",") -> None:
+        super().__init__([path], mapping, verbatim=False)
+        self.path = Path(path)
+        self.delimiter = delimiter
+        if not self.path.is_file():
+            raise BadInput(f"CDR file {self.path}: no such file")
+        self._check_header()
+
+    def _check_header(self) -> None:
+        with open(self.path, encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh, delimiter=self.delimiter), [])
+        for canonical in ("call_id", *self.mapping):
+            column = column_of(self.mapping, canonical)
+            if column not in header:
+                raise BadInput(f"CDR file {self.path}: no column {column!r} (for {canonical}) in the header "
+                               f"({', '.join(header) or 'empty'})")
+
+    def _lines(self) -> Iterator[Row]:
+        with open(self.path, encoding="utf-8", newline="") as fh:
+            yield from csv.DictReader(fh, delimiter=self.delimiter)
+
+
+def carrier_source(paths: Iterable[Path]) -> JsonlCdrSource:
+    """The native carrier's CDR files as a canonical source (for the reconciliation)."""
+    return JsonlCdrSource(paths, CARRIER_MAPPING)
+
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mariadb")
+_USAGE = "use sqlite:///PATH, postgresql://…, mysql+pymysql://…, a .csv file or a .jsonl file"
+
+
+def open_source(dsn: str, mapping: Mapping[str, str] | None = None, table: str = "voipqa_cdr", *,
+                base: Path | None = None, delimiter: str = ",") -> BatchCdrSource:
+    """A CDR source from a DSN: an SQLAlchemy URL, or a ``.csv``/``.jsonl``/``.db`` path.
+
+    Relative file paths (also in ``sqlite:///relative.db``) are taken from ``base`` when
+    given (the directory of the environment file that names them).
+    """
+    from qa.cdr.sql import SqlCdrSource  # SQLAlchemy loads only when a SQL source is used
+
+    if "://" in dsn:
+        scheme = dsn.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in _SQL_SCHEMES:
+            hint = " (did you mean postgresql://?)" if scheme == "postgres" else ""
+            raise BadInput(f"CDR source {dsn.split('://', 1)[0]}://…: unsupported{hint}: {_USAGE}")
+        if scheme == "sqlite" and base is not None:
+            dsn = _rebase_sqlite(dsn, base)
+        return SqlCdrSource(dsn, table, mapping)
+    path = Path(dsn) if base is None else Path(base) / dsn
+    suffix = path.suffix.lower()
+    if suffix in {".db", ".sqlite", ".sqlite3"}:
+        return SqlCdrSource(f"sqlite:///{path}", table, mapping)
+    if suffix == ".csv":
+        return CsvCdrSource(path, mapping, delimiter)
+    if suffix in {".jsonl", ".json"}:
+        if not path.is_file():
+            raise BadInput(f"CDR file {path}: no such file")
         return JsonlCdrSource([path], mapping)
-    raise BadInput(f"CDR source {dsn!r}: use sqlite:///PATH, a .db file or a .jsonl file")
+    raise BadInput(f"CDR source {dsn!r}: {_USAGE}")
 
 
-def wait_for_rows(source: CdrSource, call_id: str, *, expect: bool, timeout: float = 3.0) -> list[dict[str, Any]]:
+def _rebase_sqlite(dsn: str, base: Path) -> str:
+    prefix, _, path = dsn.partition(":///")
+    if path and not path.startswith("/") and not path.startswith(":memory:"):
+        return f"{prefix}:///{Path(base) / path}"
+    return dsn
+
+
+def wait_for_rows(source: CdrSource, call_id: str, *, expect: bool, timeout: float = 3.0) -> list[Row]:
     """Poll until rows appear (platforms write CDRs just after the BYE) or the timeout ends.
 
     With ``expect=False`` a short grace period still passes, so a CDR written late for a

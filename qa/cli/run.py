@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default="results", help="report directory (default: results)")
     p.add_argument("--include", action="append", help="run only cases with this tag")
     p.add_argument("--exclude", action="append", help="skip cases with this tag")
+    p.add_argument("--test", action="append", metavar="NAME", help="run only this case (Robot name pattern)")
+    p.add_argument("--parallel", type=int, default=None, metavar="N",
+                   help="cases run at once, each in its own Robot process (default: 6 per core; 1: one process)")
     p.set_defaults(func=cmd_run)
 
 
@@ -23,11 +26,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qa.cases.suites import lab_for_run, resolve_suites, run_suites
     from qa.report.summary import print_summary, read_summary
 
+    from qa.cases.parallel import default_parallel
+
     suites = resolve_suites(args.suites)
+    parallel = default_parallel() if args.parallel is None else args.parallel
+    if parallel < 1:
+        raise BadInput(f"--parallel {args.parallel}: must be at least 1")
     output = Path(args.output)
     with lab_for_run(args.env, output, echo=console.print) as lab_dir:
-        failed = run_suites(suites, output, env=args.env, lab_dir=lab_dir,
-                            include=args.include, exclude=args.exclude)
+        failed = run_suites(suites, output, env=args.env, lab_dir=lab_dir, include=args.include,
+                            exclude=args.exclude, tests=args.test, parallel=parallel, echo=console.print)
     if failed >= 250 or not (output / "output.xml").exists():
         raise BadInput(f"robot could not run the suites (robot exit code {failed}); see above")
     summary = read_summary(output / "output.xml")

@@ -1,10 +1,12 @@
-"""The native lab backend (DESIGN §2, §5): Kamailio + two carriers on 127.0.0.1.
+"""The native lab backend (DESIGN §2, §5): Kamailio, rtpengine and the carriers on 127.0.0.1.
 
 ``up`` starts a detached supervisor (``python -m qa.lab.supervisor RUN_DIR``, own
 session) and waits until it has written ``RUN_DIR/lab.json`` (everything healthy);
 ``down`` SIGTERMs the supervisor, which stops its children by PID, and falls back to
 killing the recorded PIDs itself; ``status`` reports every process with its ports and
-health. Helpers for tests: ``query_cdrs``, ``set_balance``, ``kamcmd``.
+health. Helpers for tests: ``query_cdrs``, ``set_balance``, ``kamcmd``; for failover
+cases ``stop_carrier``/``start_carrier``/``pause_carrier``/``resume_carrier`` (through
+the supervisor, which owns the carriers) and ``dispatcher_state``.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ from typing import Any
 
 from qa.errors import BadInput, VoipqaError
 from qa.transport.probe import sip_options
+from qa.lab import control, rtpengine
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, load_state, state_path
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED
 from qa.ports import require_free
 from qa.tools import require_tool
 
 __all__ = [
-    "LabState", "ProcessStatus", "default_run_dir", "down", "kamcmd", "load_state",
-    "query_cdrs", "set_balance", "status", "up",
+    "LabState", "ProcessStatus", "default_run_dir", "dispatcher_state", "down", "kamcmd", "load_state",
+    "pause_carrier", "query_cdrs", "resume_carrier", "set_balance", "start_carrier", "status",
+    "stop_carrier", "up",
 ]
 
-_PORT_NAMES_FIXED = ("sip", "sip_tls")
+_PORT_NAMES_FIXED = ("sip", "sip_tls", "sip_tls_expired")
+_OUR_PROGRAMS = ("kamailio", "carrier", "rtpengine")
 
 
 @dataclass
@@ -199,15 +204,17 @@ def down(run_dir: Path, timeout: float = 10) -> bool:
     if state is not None:
         for name, pid in state.processes.items():
             cmd = _cmdline(pid)
-            if _alive(pid) and ("kamailio" in cmd or "carrier" in cmd):
+            if _alive(pid) and any(prog in cmd for prog in _OUR_PROGRAMS):
                 leftovers.append(pid)
-    kpid = _read_pid(run_dir / "kamailio.pid")
-    if kpid and _alive(kpid) and "kamailio" in _cmdline(kpid) and str(run_dir) in _cmdline(kpid):
-        leftovers.append(kpid)
+    for prog in ("kamailio", "rtpengine"):
+        pid = _read_pid(run_dir / f"{prog}.pid")
+        if pid and _alive(pid) and prog in _cmdline(pid) and str(run_dir) in _cmdline(pid) and pid not in leftovers:
+            leftovers.append(pid)
     if leftovers:
         did = True
         for pid in leftovers:
             try:
+                os.kill(pid, signal.SIGCONT)  # a paused carrier would not see SIGTERM
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
@@ -220,6 +227,7 @@ def down(run_dir: Path, timeout: float = 10) -> bool:
             _wait_gone(leftovers, 2)
     state_path(run_dir).unlink(missing_ok=True)
     (run_dir / PID_FILE).unlink(missing_ok=True)
+    control.socket_path(run_dir).unlink(missing_ok=True)
     return did
 
 
@@ -244,6 +252,7 @@ def status(run_dir: Path) -> list[ProcessStatus]:
         health = "OPTIONS " + ", ".join(parts)
     out.append(ProcessStatus("kamailio", kpid, k_alive,
                              {k: v for k, v in state.ports.items() if k in _PORT_NAMES_FIXED}, health))
+    out.append(_rtpengine_status(state))
     flags: dict[str, str] = {}
     if k_alive:
         try:
@@ -251,7 +260,7 @@ def status(run_dir: Path) -> list[ProcessStatus]:
         except VoipqaError:
             flags = {}
     for name, pid in state.processes.items():
-        if name == "kamailio":
+        if name in ("kamailio", "rtpengine"):
             continue
         port = state.ports.get(name)
         f = flags.get(f"sip:{state.host}:{port}")
@@ -259,8 +268,22 @@ def status(run_dir: Path) -> list[ProcessStatus]:
             h = "unknown to dispatcher" if k_alive else "platform down"
         else:
             h = ("active" if f.startswith("A") else "inactive") + f" in dispatcher ({f})"
+        held = state.controlled.get(name)
+        if held:
+            h = f"{held}; {h}"
         out.append(ProcessStatus(name, pid, _alive(pid), {"sip": port} if port else {}, h))
     return out
+
+
+def _rtpengine_status(state: LabState) -> ProcessStatus:
+    pid = state.processes.get("rtpengine")
+    alive = _alive(pid)
+    ng = state.ports.get("rtpengine_ng")
+    ports = {k: state.ports[k] for k in ("rtpengine_ng", "rtp_min", "rtp_max") if k in state.ports}
+    health = "down"
+    if alive and ng:
+        health = "ng ping ok" if rtpengine.ping(state.host, ng, 1.0) else "ng ping: no answer"
+    return ProcessStatus("rtpengine", pid, alive, ports, health)
 
 
 # ----- helpers
@@ -273,6 +296,48 @@ def kamcmd(state: LabState, *args: str, timeout: float = 10) -> str:
     if proc.returncode != 0:
         raise VoipqaError(f"kamcmd {' '.join(args)}: {(proc.stderr or proc.stdout).strip()}")
     return proc.stdout
+
+
+# ----- failover control: the carriers are the supervisor's children, so it applies these
+
+def _run_dir_of(lab: Path | str | LabState) -> Path:
+    return Path(lab.run_dir) if isinstance(lab, LabState) else Path(lab)
+
+
+def stop_carrier(run_dir: Path | str | LabState, name: str) -> None:
+    """Stop carrier ``name`` (SIGTERM; its port goes quiet: a "carrier down" case)."""
+    control.request(_run_dir_of(run_dir), "stop", name)
+
+
+def start_carrier(run_dir: Path | str | LabState, name: str) -> int:
+    """Start a stopped carrier again on the same port, appending to the same CDR file;
+    returns its new pid (also in lab.json). Returns once it listens."""
+    return int(control.request(_run_dir_of(run_dir), "start", name)["pid"])
+
+
+def pause_carrier(run_dir: Path | str | LabState, name: str) -> None:
+    """SIGSTOP carrier ``name``: it keeps its port but answers nothing (a blackhole)."""
+    control.request(_run_dir_of(run_dir), "pause", name)
+
+
+def resume_carrier(run_dir: Path | str | LabState, name: str) -> None:
+    """SIGCONT a paused carrier; it answers again (and the probes re-activate it)."""
+    control.request(_run_dir_of(run_dir), "resume", name)
+
+
+def dispatcher_state(run_dir: Path | str | LabState) -> dict[str, str]:
+    """Kamailio's dispatcher flags per carrier name, e.g. ``{"carrier-c": "AP",
+    "carrier-d": "IP"}`` (A active, I inactive, D disabled, P probing)."""
+    lab = run_dir if isinstance(run_dir, LabState) else load_state(run_dir)
+    if lab is None:
+        raise VoipqaError(f"no lab is running in {run_dir}")
+    by_uri = _dispatcher_flags(lab)
+    out: dict[str, str] = {}
+    for name in lab.carrier_cdr:
+        flags = by_uri.get(f"sip:{lab.host}:{lab.ports.get(name)}")
+        if flags is not None:
+            out[name] = flags
+    return out
 
 
 def _dispatcher_flags(state: LabState) -> dict[str, str]:

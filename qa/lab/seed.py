@@ -28,10 +28,15 @@ _SAFE_TEXT_RE = re.compile(r"^[^\x00-\x1f'\"\\]{0,128}$")
 
 @dataclass(frozen=True)
 class Account:
+    """A customer. ``deny``: destination prefixes refused (403); ``allow_only``: when
+    non-empty, every destination outside these prefixes is refused (403)."""
+
     user: str
     password: str
     balance: float
     name: str | None = None
+    deny: tuple[str, ...] = ()
+    allow_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,12 @@ class BlockedPrefix:
 
 @dataclass(frozen=True)
 class Carrier:
+    """A mock carrier; ``set`` is its dispatcher set (1: normal traffic, 2: the
+    destinations under ``routing.set2_prefixes``, kept apart for failover cases)."""
+
     name: str
     priority: int = 0
+    set: int = 1
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class Seed:
     allow_list: tuple[str, ...]
     carriers: tuple[Carrier, ...]
     algorithm: str = "priority"
+    set2_prefixes: tuple[str, ...] = ()
     pike_window_s: int = 2
     pike_max_requests: int = 3000
     ban_s: int = 60
@@ -61,6 +71,8 @@ class Seed:
     fr_inv_timer_s: float = 30.0
     probe_interval_s: int = 2
     dialog_timeout_s: int = 7200
+    media_timeout_s: int = 6
+    min_se_s: int = 90
     workers: int = 1
     path: str = field(default="lab/seed.yaml", compare=False)
 
@@ -129,6 +141,10 @@ class _Checker:
         return value
 
 
+#: names a carrier may not take: they are keys of lab.json ports/processes already
+RESERVED_NAMES = frozenset({"sip", "sip_tls", "sip_tls_expired", "rtpengine_ng", "rtp_min", "rtp_max",
+                            "kamailio", "rtpengine", "supervisor"})
+
 _TOP = {"domain", "accounts", "blocked_prefixes", "allow_list", "carriers", "routing",
         "antiflood", "timers", "workers"}
 
@@ -146,7 +162,8 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
     seen: set[str] = set()
     for i, raw in enumerate(c.listing(top["accounts"], "accounts", min_len=1)):
         fld = f"accounts[{i}]"
-        acc = c.mapping(raw, fld, {"user", "password", "balance", "name"}, {"user", "password", "balance"})
+        acc = c.mapping(raw, fld, {"user", "password", "balance", "name", "deny", "allow_only"},
+                        {"user", "password", "balance"})
         user = c.text(acc["user"], f"{fld}.user", _USER_RE, "user name")
         if user in seen:
             raise c.fail(f"{fld}.user", f"duplicate user {user!r}")
@@ -157,7 +174,9 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
         password = c.text(password, f"{fld}.password")
         balance = c.number(acc["balance"], f"{fld}.balance")
         name = c.text(acc["name"], f"{fld}.name") if acc.get("name") is not None else None
-        accounts.append(Account(user, password, balance, name))
+        deny = _prefix_list(c, acc.get("deny"), f"{fld}.deny")
+        allow_only = _prefix_list(c, acc.get("allow_only"), f"{fld}.allow_only")
+        accounts.append(Account(user, password, balance, name, deny, allow_only))
 
     prefixes: list[BlockedPrefix] = []
     seen_p: set[str] = set()
@@ -190,22 +209,28 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
         fld = f"carriers[{i}]"
         if isinstance(raw, str):
             raw = {"name": raw}
-        cr = c.mapping(raw, fld, {"name", "priority"}, {"name"})
+        cr = c.mapping(raw, fld, {"name", "priority", "set"}, {"name"})
         name = c.text(cr["name"], f"{fld}.name", _NAME_RE, "carrier name (a-z, 0-9, -, _)")
-        if name in seen_c or name in ("sip", "sip_tls"):
+        if name in seen_c or name in RESERVED_NAMES:
             raise c.fail(f"{fld}.name", f"duplicate or reserved name {name!r}")
         seen_c.add(name)
         prio = c.integer(cr.get("priority", 0), f"{fld}.priority", 0, 1000)
-        carriers.append(Carrier(name, prio))
+        dset = c.integer(cr.get("set", 1), f"{fld}.set", 1, 2)
+        carriers.append(Carrier(name, prio, dset))
+    if not any(cr.set == 1 for cr in carriers):
+        raise c.fail("carriers", "needs at least one carrier in set 1 (normal traffic)")
 
     extra: dict[str, Any] = {}
     if "routing" in top:
-        r = c.mapping(top["routing"], "routing", {"algorithm"}, set())
+        r = c.mapping(top["routing"], "routing", {"algorithm", "set2_prefixes"}, set())
         if "algorithm" in r:
             alg = r["algorithm"]
             if alg not in ALGORITHMS:
                 raise c.fail("routing.algorithm", f"must be one of {', '.join(ALGORITHMS)}")
             extra["algorithm"] = alg
+        extra["set2_prefixes"] = _prefix_list(c, r.get("set2_prefixes"), "routing.set2_prefixes")
+        if extra["set2_prefixes"] and not any(cr.set == 2 for cr in carriers):
+            raise c.fail("routing.set2_prefixes", "no carrier is in set 2")
     if "antiflood" in top:
         a = c.mapping(top["antiflood"], "antiflood", {"window_s", "max_requests", "ban_s"}, set())
         if "window_s" in a:
@@ -216,7 +241,8 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
             extra["ban_s"] = c.integer(a["ban_s"], "antiflood.ban_s", 1, 86400)
     if "timers" in top:
         t = c.mapping(top["timers"], "timers",
-                      {"fr_timer_s", "fr_inv_timer_s", "probe_interval_s", "dialog_timeout_s"}, set())
+                      {"fr_timer_s", "fr_inv_timer_s", "probe_interval_s", "dialog_timeout_s",
+                       "media_timeout_s", "min_se_s"}, set())
         if "fr_timer_s" in t:
             extra["fr_timer_s"] = c.positive(t["fr_timer_s"], "timers.fr_timer_s", 0.5, 60)
         if "fr_inv_timer_s" in t:
@@ -225,11 +251,29 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
             extra["probe_interval_s"] = c.integer(t["probe_interval_s"], "timers.probe_interval_s", 1, 3600)
         if "dialog_timeout_s" in t:
             extra["dialog_timeout_s"] = c.integer(t["dialog_timeout_s"], "timers.dialog_timeout_s", 10, 86400)
+        if "media_timeout_s" in t:
+            extra["media_timeout_s"] = c.integer(t["media_timeout_s"], "timers.media_timeout_s", 2, 3600)
+        if "min_se_s" in t:
+            # RFC 4028 §4: Min-SE is never below 90 s
+            extra["min_se_s"] = c.integer(t["min_se_s"], "timers.min_se_s", 90, 3600)
     if "workers" in top:
         extra["workers"] = c.integer(top["workers"], "workers", 1, 64)
 
     return Seed(domain=domain, accounts=tuple(accounts), blocked_prefixes=tuple(prefixes),
                 allow_list=tuple(allow), carriers=tuple(carriers), path=str(path), **extra)
+
+
+def _prefix_list(c: _Checker, value: Any, fld: str) -> tuple[str, ...]:
+    """An optional list of digit prefixes (YAML may read them as numbers); no duplicates."""
+    if value is None:
+        return ()
+    out: list[str] = []
+    for i, raw in enumerate(c.listing(value, fld)):
+        prefix = c.text(raw, f"{fld}[{i}]", _DIGITS_RE, "prefix (digits only)")
+        if prefix in out:
+            raise c.fail(f"{fld}[{i}]", f"duplicate prefix {prefix!r}")
+        out.append(prefix)
+    return tuple(out)
 
 
 def load_seed(path: Path | str) -> Seed:

@@ -22,8 +22,9 @@ class LabState:
     started: float
     host: str
     domain: str
-    ports: dict[str, int]                 # sip (UDP+TCP), sip_tls, one per carrier name
-    processes: dict[str, int]             # name -> pid (kamailio, carrier-a, carrier-b)
+    ports: dict[str, int]                 # sip (UDP+TCP), sip_tls, sip_tls_expired, rtpengine_ng,
+                                          # rtp_min/rtp_max (media range), one per carrier name
+    processes: dict[str, int]             # name -> pid (rtpengine, kamailio, carrier-a, ...)
     cdr_db: str                           # SQLite DB with the voipqa_cdr view
     carrier_cdr: dict[str, str]           # carrier name -> JSONL path
     ca_cert: str
@@ -33,6 +34,7 @@ class LabState:
     plan: str
     logs: dict[str, str]                  # name -> log path
     config: str = ""                      # the rendered kamailio.cfg
+    controlled: dict[str, str] = field(default_factory=dict)  # carrier -> "stopped" | "paused"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -1,12 +1,14 @@
 """The lab supervisor: ``python -m qa.lab.supervisor RUN_DIR`` (started detached by ``up``).
 
 Reads ``RUN_DIR/lab.request.json`` (seed, plan, explicit ports), prepares the run
-directory (ports, certificate, SQLite DB, rendered config checked with ``kamailio -c``),
-starts Kamailio and the carriers as children with PR_SET_PDEATHSIG(SIGTERM) (so a
-SIGKILLed supervisor takes them all down), writes ``lab.json`` once everything is
-healthy, then waits. SIGTERM/SIGINT: stop the children by PID (SIGTERM, SIGKILL after
-3 s), remove ``lab.json``, exit. A failed start writes ``lab.error`` (one line) and exits
-2 (bad input) or 1.
+directory (ports, certificates, SQLite DB, rendered config checked with ``kamailio -c``),
+starts rtpengine (first: Kamailio's rtpengine module wants it up), Kamailio and the
+carriers as children with PR_SET_PDEATHSIG(SIGTERM) (so a SIGKILLed supervisor takes them
+all down), writes ``lab.json`` once everything is healthy, then serves the control socket
+(``qa.lab.control``: stop/start/pause/resume a carrier) until told to stop.
+SIGTERM/SIGINT: stop the children by PID (SIGCONT, SIGTERM, SIGKILL after 3 s), remove
+``lab.json``, exit. A failed start writes ``lab.error`` (one line) and exits 2 (bad
+input) or 1.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from qa.errors import BadInput, VoipqaError
-from qa.lab import config
+from qa.lab import config, control, rtpengine
 from qa.transport.probe import sip_options
 from qa.lab.seed import Seed, load_seed
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, state_path
@@ -29,6 +34,9 @@ from qa.ports import allocate_ports, require_free
 from qa.tools import require_tool
 
 STOP_GRACE_S = 3.0
+CARRIER_START_S = 15.0
+#: lab.json port names besides one per carrier (rtp_min/rtp_max: rtpengine's media range)
+FIXED_PORTS = ("sip", "sip_tls", "sip_tls_expired", "rtpengine_ng")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -60,6 +68,9 @@ class Supervisor:
         self.run_dir = run_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = False
+        self.state: LabState | None = None
+        self.carrier_argv: dict[str, list[str]] = {}
+        self.control_sock: socket.socket | None = None
 
     # ----- process control
     def spawn(self, name: str, argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
@@ -70,12 +81,15 @@ class Supervisor:
         return proc
 
     def stop_children(self) -> None:
-        # carriers first, then Kamailio (it would otherwise probe dead carriers in vain)
-        order = [n for n in self.children if n != "kamailio"] + [n for n in self.children if n == "kamailio"]
+        # carriers first, then Kamailio (it would otherwise probe dead carriers in vain),
+        # rtpengine last; a paused (SIGSTOPped) carrier must be continued to see SIGTERM
+        tail = ("kamailio", "rtpengine")
+        order = [n for n in self.children if n not in tail] + [n for n in tail if n in self.children]
         for name in order:
             proc = self.children[name]
             if proc.poll() is None:
                 try:
+                    proc.send_signal(signal.SIGCONT)
                     proc.send_signal(signal.SIGTERM)
                 except ProcessLookupError:
                     pass
@@ -109,7 +123,7 @@ class Supervisor:
         require_tool("openssl")
 
         explicit: dict[str, int] = {k: int(v) for k, v in (req.get("ports") or {}).items()}
-        names = ["sip", "sip_tls"] + [c.name for c in seed.carriers]
+        names = list(FIXED_PORTS) + [c.name for c in seed.carriers]
         unknown = set(explicit) - set(names)
         if unknown:
             raise BadInput(f"lab ports: unknown name(s) {', '.join(sorted(unknown))} (known: {', '.join(names)})")
@@ -118,6 +132,7 @@ class Supervisor:
         wanted = [n for n in names if n not in explicit]
         fresh = allocate_ports(len(wanted), config.HOST, exclude=set(explicit.values()))
         ports = dict(explicit) | dict(zip(wanted, fresh))
+        ports["rtp_min"], ports["rtp_max"] = rtpengine.allocate_media_range(config.HOST)
 
         ctl = ctl_socket_path(run_dir)
         ctl.unlink(missing_ok=True)
@@ -127,19 +142,23 @@ class Supervisor:
         cfg = config.write_run_files(run_dir, seed, ports, ctl)
         config.check_config(cfg)
 
-        logs = {"supervisor": str(run_dir / "supervisor.log"), "kamailio": str(run_dir / "kamailio.log")}
+        logs = {"supervisor": str(run_dir / "supervisor.log"), "kamailio": str(run_dir / "kamailio.log"),
+                "rtpengine": str(run_dir / "rtpengine.log")}
+        timeout = float(req.get("timeout", 20))
+        self.start_rtpengine(seed, ports, Path(logs["rtpengine"]), timeout)
         self.spawn("kamailio", [kamailio, "-DD", "-E", "-f", str(cfg), "-P", str(run_dir / "kamailio.pid"),
                                 "-Y", str(run_dir), "-m", "64"], Path(logs["kamailio"]))
         carrier_cdr: dict[str, str] = {}
-        repo_root = Path(__file__).resolve().parents[2]
         for c in seed.carriers:
             cdr = run_dir / f"{c.name}.jsonl"
             log = run_dir / f"{c.name}.log"
             carrier_cdr[c.name] = str(cdr)
             logs[c.name] = str(log)
-            self.spawn(c.name, carrier_command(c.name, ports[c.name], plan_path, cdr), log, cwd=repo_root)
+            self.carrier_argv[c.name] = carrier_command(c.name, ports[c.name], plan_path, cdr)
+            self.spawn(c.name, self.carrier_argv[c.name], log, cwd=_REPO_ROOT)
 
-        self.wait_healthy(ports, logs, seed, float(req.get("timeout", 20)))
+        self.wait_healthy(ports, logs, seed, timeout)
+        self.control_sock = self.open_control_socket()
         return LabState(
             backend="native", run_dir=str(run_dir), supervisor_pid=os.getpid(), started=time.time(),
             host=config.HOST, domain=seed.domain, ports=ports,
@@ -147,6 +166,21 @@ class Supervisor:
             carrier_cdr=carrier_cdr, ca_cert=str(ca), tls_server_name=config.TLS_SERVER_NAME,
             ctl_socket=str(ctl), seed=str(seed_path), plan=str(plan_path), logs=logs, config=str(cfg),
         )
+
+    def start_rtpengine(self, seed: Seed, ports: dict[str, int], log: Path, timeout: float) -> None:
+        """rtpengine first, answering ng pings, so Kamailio's rtpengine module finds it."""
+        exe = require_tool("rtpengine")
+        argv = rtpengine.command(exe, config.HOST, ports["rtpengine_ng"], ports["rtp_min"], ports["rtp_max"],
+                                 sip_port=ports["sip"], timeout_s=seed.media_timeout_s,
+                                 pidfile=self.run_dir / "rtpengine.pid")
+        proc = self.spawn("rtpengine", argv, log)
+        deadline = time.monotonic() + timeout
+        while not rtpengine.ping(config.HOST, ports["rtpengine_ng"], 0.2):
+            if proc.poll() is not None:
+                raise VoipqaError(f"rtpengine exited with code {proc.returncode} during start: {_tail(log)}")
+            if time.monotonic() > deadline:
+                raise VoipqaError(f"rtpengine not answering on its ng port after {timeout:g} s: {_tail(log)}")
+            time.sleep(0.1)
 
     def wait_healthy(self, ports: dict[str, int], logs: dict[str, str], seed: Seed, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -185,29 +219,138 @@ class Supervisor:
                 (self.run_dir / ERROR_FILE).write_text(json.dumps({"exit_code": code, "message": str(exc)}))
                 _log(f"start failed: {exc}")
                 return code
+            self.state = state
             state.save(self.run_dir)
             _log(f"lab up: ports {state.ports}, pids {state.processes}")
-            reported: set[str] = set()
-            owner = self.owner_pid()
-            while True:
-                for name, proc in self.children.items():
-                    if proc.poll() is not None and name not in reported:
-                        reported.add(name)
-                        _log(f"{name} (pid {proc.pid}) exited with code {proc.returncode}")
-                if owner and not _pid_alive(owner):
-                    _log(f"owner process {owner} is gone: stopping the lab")
-                    break
-                time.sleep(0.5)
+            self.watch()
         except KeyboardInterrupt:
             _log("stopping")
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self.close_control_socket()
             self.stop_children()
             state_path(self.run_dir).unlink(missing_ok=True)
             (self.run_dir / PID_FILE).unlink(missing_ok=True)
             _log("stopped")
         return code
+
+    def watch(self) -> None:
+        """Log children that exit (unless stopped on purpose), serve control requests,
+        and return when the owner process (if any) is gone."""
+        reported: set[int] = set()
+        owner = self.owner_pid()
+        while True:
+            for name, proc in self.children.items():
+                if proc.poll() is not None and proc.pid not in reported:
+                    reported.add(proc.pid)
+                    if self.state is None or self.state.controlled.get(name) != "stopped":
+                        _log(f"{name} (pid {proc.pid}) exited with code {proc.returncode}")
+            if owner and not _pid_alive(owner):
+                _log(f"owner process {owner} is gone: stopping the lab")
+                return
+            assert self.control_sock is not None
+            ready, _, _ = select.select([self.control_sock], [], [], 0.5)
+            if ready:
+                self.serve_one()
+
+    # ----- control socket (qa.lab.control)
+    def open_control_socket(self) -> socket.socket:
+        path = control.socket_path(self.run_dir)
+        path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(8)
+        return sock
+
+    def close_control_socket(self) -> None:
+        if self.control_sock is not None:
+            self.control_sock.close()
+            self.control_sock = None
+        control.socket_path(self.run_dir).unlink(missing_ok=True)
+
+    def serve_one(self) -> None:
+        """Answer one control request; a client that misbehaves costs at most 5 s."""
+        assert self.control_sock is not None
+        conn, _ = self.control_sock.accept()
+        with conn:
+            conn.settimeout(5)
+            try:
+                req = json.loads(control.read_line(conn))
+                reply = self.apply(str(req.get("op")), str(req.get("name")))
+            except BadInput as exc:
+                reply = {"ok": False, "error": str(exc), "bad_input": True}
+            except (VoipqaError, OSError, ValueError, AttributeError, subprocess.SubprocessError) as exc:
+                reply = {"ok": False, "error": str(exc)}
+            try:
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                pass
+
+    def apply(self, op: str, name: str) -> dict[str, Any]:
+        """stop | start | pause | resume carrier ``name``; lab.json follows."""
+        assert self.state is not None
+        if name not in self.carrier_argv:
+            raise BadInput(f"no carrier {name!r} in this lab (known: {', '.join(self.carrier_argv)})")
+        if op not in control.OPS:
+            raise BadInput(f"unknown operation {op!r} (known: {', '.join(control.OPS)})")
+        proc = self.children[name]
+        running = proc.poll() is None
+        if op == "stop" and running:
+            self._terminate(proc)
+        elif op == "start" and not running:
+            proc = self.restart_carrier(name)
+        elif op in ("pause", "resume") and not running:
+            raise VoipqaError(f"{name} is stopped: start it first")
+        elif op in ("pause", "resume", "start"):
+            proc.send_signal(signal.SIGSTOP if op == "pause" else signal.SIGCONT)
+        held = {"stop": "stopped", "pause": "paused"}.get(op)
+        if held:
+            self.state.controlled[name] = held
+        else:
+            self.state.controlled.pop(name, None)
+        self.state.processes[name] = proc.pid
+        self.state.save(self.run_dir)
+        _log(f"control: {op} {name} -> pid {proc.pid}")
+        return {"ok": True, "pid": proc.pid, "state": held or "running"}
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def restart_carrier(self, name: str) -> subprocess.Popen[bytes]:
+        """Same argv (port, plan, CDR file appended to) as at start; back when it listens."""
+        assert self.state is not None
+        log = Path(self.state.logs[name])
+        offset = log.stat().st_size if log.exists() else 0
+        proc = self.spawn(name, self.carrier_argv[name], log, cwd=_REPO_ROOT)
+        deadline = time.monotonic() + CARRIER_START_S
+        while "listening" not in _read_from(log, offset):
+            if proc.poll() is not None:
+                raise VoipqaError(f"{name} exited with code {proc.returncode} on restart: {_tail(log)}")
+            if time.monotonic() > deadline:
+                raise VoipqaError(f"{name} not listening {CARRIER_START_S:g} s after restart")
+            time.sleep(0.05)
+        return proc
+
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _pid_alive(pid: int) -> bool:

@@ -20,6 +20,7 @@ class CaseRow:
     status: str
     elapsed_s: float
     message: str
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class _Collector(ResultVisitor):
 
     def visit_test(self, test) -> None:  # noqa: ANN001 - robot's model
         self.rows.append(CaseRow(test.parent.name, test.name, test.status,
-                                 test.elapsed_time.total_seconds(), test.message))
+                                 test.elapsed_time.total_seconds(), test.message, tuple(test.tags)))
 
 
 def read_summary(output_xml: Path) -> RunSummary:
@@ -73,9 +74,11 @@ def print_summary(summary: RunSummary, output_dir: Path, console: Console | None
                       row.message.splitlines()[0][:160] if row.message else "")
     console.print(table)
     console.print(f"{summary.passed} passed, {summary.failed} failed, "
-                  f"{len(summary.cases) - summary.passed - summary.failed} skipped; wall time "
-                  f"{summary.wall_s:.1f}s, longest case {summary.longest_s:.1f}s, sum of cases "
-                  f"{summary.sum_s:.1f}s")
+                  f"{len(summary.cases) - summary.passed - summary.failed} skipped")
+    if summary.cases and summary.longest_s > 0 and summary.sum_s > 0:
+        console.print(f"wall time {summary.wall_s:.1f}s = {summary.wall_s / summary.longest_s:.2f}x the longest "
+                      f"case ({summary.longest_s:.1f}s), {summary.wall_s / summary.sum_s:.2f} of the sum of cases "
+                      f"({summary.sum_s:.1f}s)")
     for name in ("report.html", "log.html", "output.xml", "xunit.xml", "calls.jsonl"):
         path = output_dir / name
         if path.exists():

@@ -6,9 +6,18 @@ from concurrent.futures import Future
 
 from robot.api import logger
 from robot.api.deco import keyword
+from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 from robot.utils import timestr_to_secs
 
 from qa.cases import CallRecord, CallSpec, Expectation
+
+
+def _test_name() -> str | None:
+    """The running Robot test's name: the case name in calls.jsonl."""
+    try:
+        return BuiltIn().get_variable_value("${TEST NAME}")
+    except RobotNotRunningError:
+        return None
 
 
 def _expectation(expect: str | int | None, carrier_sees: str | bool | None) -> Expectation:
@@ -68,7 +77,7 @@ class CallKeywords:
                    duration: str = "1s", expect: str | int | None = 200,
                    carrier_sees: str | bool | None = None, case: str | None = None) -> CallRecord:
         """Place a call, wait for it to end and return its call record."""
-        spec = self._spec(case or f"{caller}->{callee}", caller, callee, password, transport,
+        spec = self._spec(case or _test_name() or f"{caller}->{callee}", caller, callee, password, transport,
                           duration, expect, carrier_sees)
         record = self.ctx.session.place(spec)
         logger.info(self.ctx.mask(record.to_json()))

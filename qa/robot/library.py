@@ -12,6 +12,8 @@ from robotlibcore import DynamicCore
 from qa.cases import Session
 from qa.config import Environment, load_environment
 from qa.robot.calls import CallKeywords
+from qa.robot.labctl import LabKeywords
+from qa.robot.tls import TlsKeywords
 from qa.robot.witnesses import WitnessKeywords
 
 
@@ -70,7 +72,8 @@ class VoipQA(DynamicCore):
     def __init__(self, env: str | None = None) -> None:
         self.ctx = LibraryContext(env)
         self.ROBOT_LIBRARY_LISTENER = self
-        super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx)])
+        super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), LabKeywords(self.ctx),
+                          TlsKeywords(self.ctx)])
 
     def close(self) -> None:
         """Listener hook: the library's last suite ended; stop calls still running."""

@@ -142,6 +142,7 @@ class Agent:
     auth_password: str | None = None
     from_user: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
+    dtmf: str | None = None
     calls: int | None = 1
     rate: float | None = None
     rate_period_ms: int | None = None
@@ -166,6 +167,10 @@ class Agent:
         for k in self.keys:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", k):
                 raise BadInput(f"keys: {k!r} is not a SIPp keyword name")
+        if self.dtmf is not None:
+            self.dtmf = self.dtmf.upper()
+            if not re.fullmatch(r"[0-9*#A-D]{1,16}", self.dtmf):
+                raise BadInput(f"dtmf: {self.dtmf!r} must be 1..16 of 0-9 * # A-D")
         if self.calls is not None and self.calls < 1:
             raise BadInput(f"calls: must be >= 1, got {self.calls}")
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -242,7 +247,9 @@ class Agent:
 
         Defaults are added only for keywords the scenario file uses: ``from_user``
         (``from_user`` field, else ``auth_user``, else ``sipp``), ``domain`` (the remote
-        ``host:port``, else ``local_ip``), ``expires`` (3600) and ``sdp_formats`` /
+        ``host:port``, else ``local_ip``), ``expires`` (3600), ``dtmf_digits`` (the
+        ``dtmf`` field), ``session_expires``/``min_se`` (1800/90), ``cancel_ms`` (1000),
+        ``padding`` (``padding_bytes`` times ``x``, default 1500) and ``sdp_formats`` /
         ``sdp_attributes`` built from the key ``codecs`` (default PCMU, PCMA,
         telephone-event; see :func:`sdp_keys`).
         """
@@ -250,11 +257,20 @@ class Agent:
         if self.from_user is not None:
             out["from_user"] = self.from_user
         used = self.scenario_keywords()
+        padding_bytes = out.pop("padding_bytes", "1500")
+        if not padding_bytes.isdigit() or not 0 < int(padding_bytes) <= 65000:
+            raise BadInput(f"keys: padding_bytes must be 1..65000, got {padding_bytes!r}")
         defaults: dict[str, str] = {
             "from_user": self.auth_user or "sipp",
             "domain": self.remote or self.local_ip,
             "expires": "3600",
+            "session_expires": "1800",
+            "min_se": "90",
+            "cancel_ms": "1000",
+            "padding": "x" * int(padding_bytes),
         }
+        if self.dtmf is not None:
+            defaults["dtmf_digits"] = self.dtmf
         for name, value in defaults.items():
             if name in used and name not in out:
                 out[name] = value

@@ -194,6 +194,9 @@ async def run(agent: Agent, workdir: Path, *, on_progress: Progress | None = Non
         for row in rows[seen_rows:]:
             await _notify(on_progress, row)
     calls = build_calls(parse_message_log(files["messages"]))
+    for call in calls:
+        if call.role == "caller":
+            call.dtmf_sent = agent.dtmf
     return SippResult(
         exit_code=code,
         outcome=outcome,

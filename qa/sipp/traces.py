@@ -133,6 +133,11 @@ class CallResult:
     provisional: list[int] = field(default_factory=list)
     messages: int = 0
     retransmissions: int = 0             # messages SIPp sent again (same start line/CSeq/branch)
+    request_bytes: int | None = None     # size of the first initial request (INVITE) we sent
+    transport_sent: str | None = None    # transport that request went over ("udp" | "tcp")
+    session_expires: int | None = None   # Session-Expires granted in the 2xx (RFC 4028), seconds
+    min_se: int | None = None            # Min-SE of a 422 response (RFC 4028 §6), seconds
+    dtmf_sent: str | None = None         # digits the agent was told to send (Agent.dtmf)
     parse_errors: list[str] = field(default_factory=list)
 
     @property
@@ -167,6 +172,12 @@ def _codecs(body: bytes) -> list[str] | None:
     if not sdp.media:
         return []
     return sdp.media[0].codec_names()
+
+
+def _delta_seconds(msg: Request | Response, name: str) -> int | None:
+    """The leading delta-seconds of a header like ``Session-Expires: 90;refresher=uac``."""
+    m = re.match(r"\s*(\d+)", msg.headers.get(name) or "")
+    return int(m.group(1)) if m else None
 
 
 def _is_sdp(msg: Request | Response) -> bool:
@@ -249,6 +260,8 @@ def _one_call(call_id: str, items: list[tuple[TracedMessage, Request | Response]
                     if call.started is None:
                         call.started = tm.timestamp
                         call.role = "caller" if tm.sent else "callee"
+                        if tm.sent:
+                            call.request_bytes, call.transport_sent = tm.size, tm.transport
                         try:
                             call.from_uri = msg.from_addr.uri
                             call.to_uri = msg.to_addr.uri
@@ -287,8 +300,11 @@ def _one_call(call_id: str, items: list[tuple[TracedMessage, Request | Response]
             final_times[seq] = tm.timestamp
             if code in (401, 407):
                 call.challenges += 1
+            if code == 422:
+                call.min_se = _delta_seconds(msg, "min-se")
             if 200 <= code < 300 and call.answered is None:
                 call.answered = tm.timestamp
+                call.session_expires = _delta_seconds(msg, "session-expires")
 
     call.method = initial
     call.invites = len(invite_cseqs)

@@ -41,9 +41,12 @@ def test_smoke_passes_with_an_ephemeral_lab_and_writes_every_report(tmp_path):
         assert (out / name).is_file(), name
     assert "4 passed, 0 failed" in proc.stdout
     records = [json.loads(line) for line in (out / "calls.jsonl").read_text().splitlines()]
-    assert {r["case"] for r in records} == {"answered", "wrong-password", "zero-balance", "blocked-prefix"}
+    assert {r["case"] for r in records} == {"Authenticated Call Is Answered And Billed",
+                                            "Wrong Password Is Rejected With 403",
+                                            "Zero Balance Gets 402 And Never Reaches The Carrier",
+                                            "Blocked Prefix Gets 403"}
     assert all(r["verdict"] == "pass" for r in records), records
-    answered = next(r for r in records if r["case"] == "answered")
+    answered = next(r for r in records if r["case"].startswith("Authenticated"))
     assert answered["cdr"]["call_id"] == answered["call_id"]
     assert abs(answered["cdr"]["duration"] - answered["duration_s"]) <= 1.0
     assert answered["carrier"]["call_id"] == answered["call_id"]
@@ -70,7 +73,7 @@ def test_smoke_fails_and_names_the_case_when_the_carriers_are_down(tmp_path):
     assert "Authenticated Call Is Answered And Billed" in proc.stdout
     assert "FAIL" in proc.stdout
     records = [json.loads(line) for line in (tmp_path / "out" / "calls.jsonl").read_text().splitlines()]
-    answered = next(r for r in records if r["case"] == "answered")
+    answered = next(r for r in records if r["case"].startswith("Authenticated"))
     assert answered["verdict"] == "fail"
     assert any(reason.startswith("customer:") or reason.startswith("carrier:") for reason in answered["reasons"])
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.carrier.media import MediaSession
+from qa.carrier.media import HeardDigit, MediaSession, MediaSpec
 from qa.carrier.plan import load_plan, parse_plan
-from qa.carrier.uas import (Carrier, CancelTimer, CloseMedia, OpenMedia, Send, StartTimer,
+from qa.carrier.uas import (Carrier, CancelTimer, CloseMedia, OpenMedia, Send, StartMedia, StartTimer,
                             StopMedia, WriteCdr)
 from qa.sip import Request, Response, parse_message, parse_name_addr
 from qa.sdp import SessionDescription
@@ -96,8 +96,8 @@ def ack(to_tag: str, *, branch: str, cseq: int = 1, number: str = "1555000100") 
 class Harness:
     """Plays the I/O shell: fake clock, timers, a fake media port, captured output."""
 
-    def __init__(self, plan=PLAN, transport: str = "udp") -> None:
-        self.carrier = Carrier(plan, "carrier-t", CARRIER)
+    def __init__(self, plan=PLAN, transport: str = "udp", name: str = "carrier-t") -> None:
+        self.carrier = Carrier(plan, name, CARRIER)
         self.transport = transport
         self.now = T0
         self.timers: dict = {}
@@ -106,6 +106,7 @@ class Harness:
         self.media: dict[str, MediaSession] = {}
         self.closed: list[str] = []
         self.stopped: list[str] = []
+        self.started: list[tuple[float, str]] = []
 
     # events in
     def deliver(self, data: bytes, peer=PROXY, transport: str | None = None) -> list:
@@ -137,12 +138,14 @@ class Harness:
             elif isinstance(a, CancelTimer):
                 self.timers.pop(a.key, None)
             elif isinstance(a, OpenMedia):
-                self.media[a.call] = MediaSession(echo=a.echo, dtmf_pt=a.dtmf_pt)
+                self.media[a.call] = MediaSession(a.spec)
                 more = self.carrier.media_ready(a.call, "127.0.0.1", 40000, self.now)
             elif isinstance(a, CloseMedia):
                 self.closed.append(a.call)
             elif isinstance(a, StopMedia):
                 self.stopped.append(a.call)
+            elif isinstance(a, StartMedia):
+                self.started.append((round(self.now - T0, 3), a.call))
             elif isinstance(a, WriteCdr):
                 self.cdrs.append(a.record)
             queue[0:0] = more
@@ -191,7 +194,11 @@ def test_answer_sends_100_180_200_with_sdp_contact_and_record_route():
     assert answer.media[0].port == 40000
     assert answer.audio.codec_names() == ["PCMU", "PCMA", "telephone-event"]
     assert all(a == PROXY and tp == "udp" for _, _, a, tp in h.sent)
-    assert list(h.media) == ["c1"] and h.media["c1"].echo and h.media["c1"].dtmf_pt == 101
+    spec = h.media["c1"].spec
+    assert list(h.media) == ["c1"] and spec.echo and spec.dtmf_pt == 101
+    assert (spec.codec, spec.payload_type, spec.clock_rate) == ("PCMU", 0, 8000)
+    assert spec.inband == ((0, "PCMU"), (8, "PCMA")) and spec.remote == ("127.0.0.1", 6000)
+    assert h.started == [(0.0, "c1")]
 
 
 def test_ack_stops_2xx_retransmissions():
@@ -546,7 +553,7 @@ def test_cdr_record_fields():
         "x_headers": {"X-Case": "answer-echo", "X-Run-Id": "r42"}, "transport": "udp",
         "received": T0, "answered": T0, "ended": T0 + 2, "final_code": 200, "ended_by": "caller",
         "duration_s": 2.0, "codec": "PCMU", "rtp_packets_in": 0, "rtp_packets_out": 0,
-        "dtmf_heard": "",
+        "rtp_payload_types_in": [], "rtp_payload_types_out": [], "dtmf_heard": "", "dtmf_events": [],
     }
 
 
@@ -560,7 +567,7 @@ def test_rtp_stop_and_silence_routes():
     assert h.stopped == ["c1"]
     h2 = Harness(plan=plan)
     h2.deliver(invite("2"))
-    assert h2.media["c1"].echo is False
+    assert h2.media["c1"].spec.echo is False and h2.media["c1"].spec.mode == "silence"
 
 
 def test_shutdown_ends_live_calls():
@@ -580,11 +587,12 @@ def _rtp(pt: int, seq: int, ts: int, payload: bytes) -> bytes:
 
 
 def test_media_session_echo_counts_and_rfc4733_digits():
-    m = MediaSession(echo=True, dtmf_pt=101)
-    assert m.on_packet(_rtp(0, 1, 160, b"\xff" * 160)) == (True, None)
+    m = MediaSession(MediaSpec(dtmf_pt=101))
+    assert m.on_packet(_rtp(0, 1, 160, b"\xff" * 160)) == (True, [])
     # digit 5: three updates and three end packets share one timestamp -> one digit
     for i, dur in enumerate([160, 320, 480]):
-        assert m.on_packet(_rtp(101, 2 + i, 1000, bytes([5, 10]) + dur.to_bytes(2, "big")))[1] in ("5", None)
+        heard = m.on_packet(_rtp(101, 2 + i, 1000, bytes([5, 10]) + dur.to_bytes(2, "big")))[1]
+        assert heard == ([HeardDigit("5", "rfc4733")] if i == 0 else [])
     for i in range(3):
         m.on_packet(_rtp(101, 5 + i, 1000, bytes([5, 0x80 | 10]) + (640).to_bytes(2, "big")))
     m.on_packet(_rtp(101, 8, 3000, bytes([11, 10, 0, 160])))
@@ -592,4 +600,247 @@ def test_media_session_echo_counts_and_rfc4733_digits():
     assert m.packets_in == 8 and m.packets_out == 8
     m.stopped = True
     assert m.on_packet(_rtp(0, 9, 320, b"\xff"))[0] is False
-    assert MediaSession(echo=False).on_packet(_rtp(0, 1, 1, b"x")) == (False, None)
+    assert MediaSession(MediaSpec(mode="silence")).on_packet(_rtp(0, 1, 1, b"x")) == (False, [])
+    assert m.payload_types_in == {0, 101} and m.payload_types_out == {0, 101}
+
+
+# ------------------------------------------------------------------------ issue 3: per-carrier, blackhole
+
+SDP_ALL = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 6000 RTP/AVP 0 8 9 111 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+    "a=rtpmap:9 G722/8000\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+)
+
+
+def test_blackhole_sends_nothing_absorbs_retransmissions_and_times_out():
+    h = Harness(name="carrier-c")
+    assert h.deliver(invite("16660020")) == []
+    h.advance(4)
+    assert h.deliver(invite("16660020")) == []                 # retransmission: absorbed, same call
+    assert len(h.carrier.calls) == 1 and h.carrier.stats["retransmissions_absorbed"] == 1
+    assert not h.media and not h.cdrs
+    h.advance(28)                                              # 64*T1 after the INVITE
+    assert h.sent == []
+    cdr, = h.cdrs
+    assert (cdr["final_code"], cdr["ended_by"], cdr["answered"]) == (None, "timeout", None)
+    assert cdr["route"] == "failover-blackhole-on-c" and cdr["ended"] - cdr["received"] == pytest.approx(32)
+    assert not h.carrier.calls
+
+
+def test_blackhole_cancel_is_swallowed_and_ends_the_cdr():
+    h = Harness(name="carrier-c")
+    h.deliver(invite("16660020"))
+    h.advance(2)
+    assert h.deliver(cancel(number="16660020")) == []
+    assert [(c["final_code"], c["ended_by"]) for c in h.cdrs] == [(None, "cancel")]
+    assert h.deliver(cancel(number="16660020")) == [] and h.deliver(invite("16660020")) == []
+    h.advance(40)
+    assert len(h.cdrs) == 1 and h.sent == [] and not h.carrier.calls
+
+
+def test_blackhole_call_ended_by_shutdown_sends_nothing():
+    h = Harness(name="carrier-c")
+    h.deliver(invite("16660020"))
+    h.run(h.carrier.shutdown(h.now))
+    assert h.sent == [] and h.cdrs[0]["final_code"] is None
+
+
+@pytest.mark.parametrize("name, number, want", [
+    ("carrier-c", "16660010", [100, 503]),
+    ("carrier-a", "16660010", [100, 180, 200]),
+    ("carrier-b", "16660020", [100, 180, 200]),
+    ("carrier-c", "1666000123", [100, 180, 200]),
+    ("carrier-a", "1666000123", [100, 180, 200]),
+])
+def test_per_carrier_routes(name, number, want):
+    h = Harness(name=name)
+    assert statuses(h.deliver(invite(number))) == want
+
+
+@pytest.mark.parametrize("number, codecs", [
+    ("15550050", ["PCMA", "telephone-event"]),
+    ("15550051", ["PCMU", "telephone-event"]),
+    ("15550052", ["G722", "telephone-event"]),
+    ("15550053", ["opus", "telephone-event"]),
+])
+def test_codec_routes_answer_their_codec(number, codecs):
+    h = Harness()
+    out = h.deliver(invite(number, sdp=SDP_ALL))
+    assert statuses(out) == [100, 180, 200]
+    assert SessionDescription.parse(out[-1].body).audio.codec_names() == codecs
+    spec = h.media["c1"].spec
+    assert spec.codec == codecs[0] and spec.dtmf_pt == 101
+    assert spec.clock_rate == (48000 if codecs[0] == "opus" else 8000)
+
+
+def test_g729_only_route_gets_488_for_usual_offers():
+    h = Harness()
+    assert statuses(h.deliver(invite("15550054", sdp=SDP_ALL))) == [100, 488]
+    assert h.cdrs[0]["final_code"] == 488 and not h.media
+
+
+def test_media_timeout_route_sends_silence_and_stops_after_3s():
+    h = Harness()
+    out = h.deliver(invite("15550070"))
+    h.deliver(ack(out[-1].to_tag, branch="z9hG4bK-a", number="15550070"))
+    assert h.media["c1"].spec.mode == "silence" and h.started == [(0.0, "c1")]
+    h.advance(2.9)
+    assert h.stopped == []
+    h.advance(0.2)
+    assert h.stopped == ["c1"] and h.carrier.calls["c1"].state == "confirmed"   # the call stays up
+
+
+def test_dtmf_route_is_silence_with_inband_detection():
+    h = Harness()
+    h.deliver(invite("15550080"))
+    spec = h.media["c1"].spec
+    assert spec.mode == "silence" and spec.inband == ((0, "PCMU"), (8, "PCMA"))
+
+
+def test_early_media_starts_generation_at_the_183():
+    h = Harness()
+    h.deliver(invite("15550060"))
+    h.advance(2)
+    assert h.started == [(0.0, "c1"), (2.0, "c1")]       # 183 and 200 (start is idempotent)
+
+
+def test_info_dtmf_bodies_and_order_with_media_digits():
+    h = Harness()
+    tag = answered_call(h)
+    bodies = [("application/dtmf-relay", "Signal=1\r\nDuration=160\r\n"),
+              ("application/dtmf-relay", "Signal=10\r\nDuration=160\r\n"),
+              ("application/dtmf-relay", "signal= 11\r\nDuration=160\r\n"),
+              ("application/dtmf", "5"), ("application/dtmf", "11"), ("application/dtmf", "x"),
+              ("text/plain", "Signal=9")]
+    for i, (ctype, body) in enumerate(bodies):
+        h.run(h.carrier.on_dtmf("c1", "0", h.now, "inband") if i == 3 else [])
+        out = h.deliver(in_dialog("INFO", tag, branch=f"z9hG4bK-info{i}", cseq=3 + i, body=body, ctype=ctype))
+        assert statuses(out) == [200]
+    h.deliver(in_dialog("BYE", tag, branch="z9hG4bK-bye", cseq=20))
+    cdr = h.cdrs[0]
+    assert cdr["dtmf_heard"] == "1*#05#"
+    assert [e["via"] for e in cdr["dtmf_events"]] == ["info"] * 3 + ["inband"] + ["info"] * 2
+    assert all(e["at"] == T0 for e in cdr["dtmf_events"])
+
+
+def test_digits_not_collected_when_route_says_no():
+    plan = parse_plan({"version": 1, "routes": [{"prefix": "1", "collect_dtmf": False}]})
+    h = Harness(plan=plan)
+    out = h.deliver(invite("1"))
+    assert h.media["c1"].spec.inband == ()
+    h.run(h.carrier.on_dtmf("c1", "5", h.now))
+    h.deliver(in_dialog("INFO", out[-1].to_tag, branch="z9hG4bK-i", number="1", body="5", ctype="application/dtmf"))
+    h.deliver(in_dialog("BYE", out[-1].to_tag, branch="z9hG4bK-b", number="1", cseq=3))
+    assert h.cdrs[0]["dtmf_heard"] == "" and h.cdrs[0]["dtmf_events"] == []
+
+
+# ------------------------------------------------------------------------ media generation / in-band DTMF
+
+from qa.rtp import RtpPacket, alaw_encode, ulaw_encode          # noqa: E402
+from qa.rtp.dtmf_tones import dtmf_tone_pcm                     # noqa: E402
+
+
+def _packets_of(pcm: bytes, encode=ulaw_encode, pt: int = 0, ssrc: int = 7) -> list[bytes]:
+    """16-bit PCM -> 20 ms G.711 RTP packets."""
+    payload = encode(pcm)
+    return [bytes(RtpPacket(payload_type=pt, sequence_number=i, timestamp=160 * i, ssrc=ssrc,
+                            payload=payload[160 * i:160 * (i + 1)]))
+            for i in range(len(payload) // 160)]
+
+
+def test_silence_generation_pt_seq_ts_ssrc_and_latching():
+    m = MediaSession(MediaSpec(mode="silence", codec="PCMA", payload_type=8, remote=("127.0.0.1", 6000)))
+    assert m.next_packet() is None                       # not started (no 183/200 yet)
+    m.start()
+    sent = [m.next_packet() for _ in range(3)]
+    pkts = [RtpPacket.parse(data) for data, _ in sent]
+    assert all(addr == ("127.0.0.1", 6000) for _, addr in sent)
+    assert [p.payload_type for p in pkts] == [8, 8, 8] and [p.marker for p in pkts] == [True, False, False]
+    assert [(p.sequence_number - pkts[0].sequence_number) & 0xFFFF for p in pkts] == [0, 1, 2]
+    assert [(p.timestamp - pkts[0].timestamp) & 0xFFFFFFFF for p in pkts] == [0, 160, 320]
+    assert len({p.ssrc for p in pkts}) == 1 and pkts[0].payload == b"\xd5" * 160
+    m.on_packet(_rtp(8, 1, 0, b"\xd5" * 160), ("127.0.0.1", 7000))
+    assert m.next_packet()[1] == ("127.0.0.1", 7000)    # latched to where the peer sends from
+    assert (m.packets_out, m.payload_types_out) == (4, {8})
+    m.stopped = True
+    assert m.next_packet() is None
+
+
+@pytest.mark.parametrize("codec, pt, rate, size, step", [
+    ("PCMU", 0, 8000, 160, 160), ("G722", 9, 8000, 160, 160), ("opus", 111, 48000, 3, 960),
+    ("G729", 18, 8000, 20, 160),
+])
+def test_generated_frame_per_codec(codec, pt, rate, size, step):
+    m = MediaSession(MediaSpec(mode="silence", codec=codec, payload_type=pt, clock_rate=rate, remote=("h", 1)))
+    m.start()
+    a, b = (RtpPacket.parse(m.next_packet()[0]) for _ in range(2))
+    assert a.payload_type == pt and len(a.payload) == size and (b.timestamp - a.timestamp) & 0xFFFFFFFF == step
+
+
+def test_tone_mode_is_1khz_and_echo_mode_generates_nothing():
+    from qa.rtp import ulaw_decode
+    from qa.rtp.dtmf_tones import InbandDtmfDetector
+    m = MediaSession(MediaSpec(mode="tone", codec="PCMU", payload_type=0, remote=("h", 1)))
+    m.start()
+    payload = RtpPacket.parse(m.next_packet()[0]).payload
+    pcm = ulaw_decode(payload)
+    samples = [int.from_bytes(pcm[i:i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    assert samples[:8] == samples[8:16] and max(samples) > 5000          # period of 8 samples = 1 kHz
+    assert InbandDtmfDetector().feed(pcm * 50) == []
+    echo = MediaSession(MediaSpec(remote=("h", 1)))
+    echo.start()
+    assert not echo.sending and echo.next_packet() is None
+
+
+@pytest.mark.parametrize("encode, pt, name", [(ulaw_encode, 0, "PCMU"), (alaw_encode, 8, "PCMA")])
+def test_inband_digits_from_g711_rtp(encode, pt, name):
+    m = MediaSession(MediaSpec(mode="silence", codec=name, payload_type=pt, inband=((pt, name),)))
+    heard = []
+    for p in _packets_of(dtmf_tone_pcm("0123456789*#", level_dbm0=-20), encode, pt):
+        heard += m.on_packet(p)[1]
+    assert "".join(h.digit for h in heard) == "0123456789*#" and {h.via for h in heard} == {"inband"}
+    assert m.digits == list("0123456789*#")
+
+
+def test_no_inband_detection_without_g711_spec():
+    m = MediaSession(MediaSpec(mode="silence", codec="PCMU", payload_type=0))
+    assert all(m.on_packet(p)[1] == [] for p in _packets_of(dtmf_tone_pcm("123")))
+
+
+def _event_packets(digit: int, ts: int, seq: int, updates: int = 4) -> list[bytes]:
+    out = [_rtp(101, seq + i, ts, bytes([digit, 10]) + (160 * (i + 1)).to_bytes(2, "big")) for i in range(updates)]
+    out += [_rtp(101, seq + updates + i, ts, bytes([digit, 0x8A]) + (160 * updates).to_bytes(2, "big"))
+            for i in range(3)]
+    return out
+
+
+def test_rfc4733_takes_precedence_over_tones_for_the_same_press():
+    """A sender sending each press both as events and as tones: each digit counted once."""
+    m = MediaSession(MediaSpec(mode="silence", dtmf_pt=101, inband=((0, "PCMU"),)))
+    audio = _packets_of(dtmf_tone_pcm("47", on_ms=100, off_ms=100))      # 10 packets per digit
+    heard = []
+    for press, digit in enumerate((4, 7)):
+        events = iter(_event_packets(digit, 8000 * (press + 1), 100 * (press + 1), updates=5))
+        for i, p in enumerate(audio[10 * press:10 * press + 10]):
+            heard += m.on_packet(p)[1]
+            if i < 5 or i in (5, 6):                                      # events interleaved with the tone
+                for e in [next(events)] + ([next(events)] if i == 6 else []):
+                    heard += m.on_packet(e)[1]
+    assert [(h.digit, h.via) for h in heard] == [("4", "rfc4733"), ("7", "rfc4733")]
+
+
+def test_event_after_inband_detection_of_the_same_press_is_not_counted_again():
+    m = MediaSession(MediaSpec(mode="silence", dtmf_pt=101, inband=((0, "PCMU"),)))
+    audio = _packets_of(dtmf_tone_pcm("9", on_ms=100, off_ms=100))
+    heard = []
+    for p in audio[:3]:                                  # tone detected after 2-3 packets
+        heard += m.on_packet(p)[1]
+    for e in _event_packets(9, 5000, 1):                 # late events for the same press
+        heard += m.on_packet(e)[1]
+    for p in audio[3:]:
+        heard += m.on_packet(p)[1]
+    for e in _event_packets(9, 9000, 20):                # a later press by RFC 4733 only
+        heard += m.on_packet(e)[1]
+    assert [(h.digit, h.via) for h in heard] == [("9", "inband"), ("9", "rfc4733")]

@@ -25,7 +25,8 @@ def test_sqlite_with_column_mapping(tmp_path):
 def test_jsonl_source_skips_torn_lines(tmp_path):
     path = tmp_path / "carrier.jsonl"
     path.write_text(json.dumps({"call_id": "x", "final_code": 200}) + "\n{broken\n")
-    assert JsonlCdrSource([path, tmp_path / "missing.jsonl"]).rows("x") == [{"call_id": "x", "final_code": 200}]
+    source = JsonlCdrSource([path, tmp_path / "missing.jsonl"], verbatim=True)
+    assert source.rows("x") == [{"call_id": "x", "final_code": 200}]
 
 
 def test_open_source_rejects_unknown_dsn_and_missing_db(tmp_path):

@@ -46,6 +46,16 @@ def plan() -> NumberPlan:
     ("15550050", "pcma-only"),
     ("15550060", "early-media-then-answer"),
     ("+1555000100", "answer-echo"),
+    ("15550051", "pcmu-only"),
+    ("15550052", "g722-only"),
+    ("15550053", "opus-only"),
+    ("15550054", "g729-only"),
+    ("15550070", "rtp-stops-after-3s"),
+    ("15550080", "dtmf-collect"),
+    ("1666000", "failover-answer"),
+    ("16660001234", "failover-answer"),
+    ("16660010", "failover-fallback"),        # not carrier-c: the next-longest prefix
+    ("16660020", "failover-fallback"),
 ])
 def test_shipped_plan_routes(plan, number, name):
     assert plan.lookup(number).name == name
@@ -175,3 +185,82 @@ def test_load_plan_file_errors(tmp_path):
     octal.write_text("version: 1\nroutes:\n  - prefix: 0044\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"routes\[0\]\.prefix: .*quoted string"):
         load_plan(octal)
+
+
+# ---------------------------------------------------------------- issue 3 numbers and fields
+
+def test_new_numbers_behaviours(plan):
+    assert plan.lookup("15550051").codecs == ("PCMU", "telephone-event")
+    assert plan.lookup("15550052").codecs == ("G722", "telephone-event")
+    assert plan.lookup("15550053").codecs == ("opus", "telephone-event")
+    assert plan.lookup("15550054").codecs == ("G729",)
+    r = plan.lookup("15550070")
+    assert (r.media, r.rtp_stop_after_s, r.answers, r.hangup_after_s) == ("silence", 3.0, True, None)
+    r = plan.lookup("15550080")
+    assert (r.media, r.collect_dtmf, r.answers) == ("silence", True, True)
+    assert plan.lookup("1666000").answers and plan.lookup("1666000").carriers == ()
+
+
+@pytest.mark.parametrize("number, carrier, name, answers", [
+    ("16660010", "carrier-c", "failover-503-on-c", False),
+    ("16660010", "carrier-a", "failover-fallback", True),
+    ("16660010", None, "failover-fallback", True),
+    ("16660020", "carrier-c", "failover-blackhole-on-c", False),
+    ("16660020", "carrier-b", "failover-fallback", True),
+    ("1666000999", "carrier-c", "failover-answer", True),
+])
+def test_per_carrier_lookup(plan, number, carrier, name, answers):
+    route = plan.lookup(number, carrier)
+    assert route.name == name and route.answers is answers
+
+
+def test_carrier_c_routes(plan):
+    assert plan.lookup("16660010", "carrier-c").reject == 503
+    bh = plan.lookup("16660020", "carrier-c")
+    assert bh.blackhole and bh.carriers == ("carrier-c",) and not bh.answers
+
+
+def test_every_shipped_number_of_the_brief_is_unchanged(plan):
+    """The numbers other suites dial: one line each so a change is a visible diff."""
+    got = {n: plan.lookup(n).name for n in (
+        "1555000", "15550010", "15550020", "1555003486", "1555003404", "1555003503", "1555003603",
+        "1555003488", "15550040", "15550050", "15550060")}
+    assert got == {"1555000": "answer-echo", "15550010": "answer-after-2s", "15550020": "ring-forever",
+                   "1555003486": "reject-486", "1555003404": "reject-404", "1555003503": "reject-503",
+                   "1555003603": "reject-603", "1555003488": "reject-488", "15550040": "carrier-hangs-up-3s",
+                   "15550050": "pcma-only", "15550060": "early-media-then-answer"}
+
+
+def test_restricted_route_falls_through_to_no_route():
+    p = parse_plan(_plan({"prefix": "12", "carriers": ["x"], "reject": 486}))
+    assert p.lookup("123", "x").reject == 486
+    assert p.lookup("123", "y") is None and p.route_for("123", "y").reject == 404
+
+
+def test_media_tone_is_valid():
+    assert parse_plan(_plan({"prefix": "1", "media": "tone"})).lookup("1").media == "tone"
+
+
+@pytest.mark.parametrize("route, field, words", [
+    ({"prefix": "1", "carriers": []}, "routes[0].carriers", "non-empty list"),
+    ({"prefix": "1", "carriers": "carrier-c"}, "routes[0].carriers", "non-empty list"),
+    ({"prefix": "1", "carriers": ["ok", "bad name"]}, "routes[0].carriers[1]", "not a carrier name"),
+    ({"prefix": "1", "carriers": ["a", "a"]}, "routes[0].carriers[1]", "twice"),
+    ({"prefix": "1", "blackhole": "yes"}, "routes[0].blackhole", "true/false"),
+    ({"prefix": "1", "blackhole": True, "reject": 503}, "routes[0].blackhole", "rejects"),
+    ({"prefix": "1", "blackhole": True, "ring_forever": True}, "routes[0].ring_forever", "blackholes"),
+    ({"prefix": "1", "blackhole": True, "ring_s": 2}, "routes[0].ring_s", "blackholes"),
+    ({"prefix": "1", "blackhole": True, "media": "silence"}, "routes[0].media", "blackholes"),
+    ({"prefix": "1", "blackhole": True, "early_media": True}, "routes[0].early_media", "blackholes"),
+    ({"prefix": "1", "media": "music"}, "routes[0].media", "echo, silence, tone"),
+])
+def test_bad_issue3_fields_are_named(route, field, words):
+    err = _error(_plan(route))
+    assert err.field == field and words in err.problem
+    assert str(err).startswith(f"np.yaml: {field}: ")
+
+
+@pytest.mark.parametrize("key", ["carriers", "blackhole"])
+def test_route_only_keys_not_in_defaults(key):
+    err = _error(_plan({"prefix": "1"}, defaults={key: True}))
+    assert err.field == f"defaults.{key}" and "unknown key" in err.problem

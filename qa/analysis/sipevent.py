@@ -1,0 +1,81 @@
+"""From a leniently read SIP message to the :class:`~qa.analysis.calls.SipEvent` the call
+tracker correlates: endpoints, CSeq, tags, branch, the SDP's audio targets (RFC 3264
+§5: where the sender wants to receive, with which payload types) and a SIP INFO
+DTMF digit (``application/dtmf-relay`` ``Signal=``, the de-facto format; RFC 6086 §1)."""
+
+from __future__ import annotations
+
+from qa.analysis.calls import SipEvent
+from qa.errors import ParseError
+from qa.sdp import SessionDescription
+
+__all__ = ["to_event", "sdp_media", "info_digit", "endpoint"]
+
+_DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+_EVENT_DIGITS = "0123456789*#ABCD"
+
+
+def endpoint(address: str, port: int) -> str:
+    """``ip:port``, IPv6 addresses in brackets (RFC 3986 §3.2.2)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def sdp_media(body: bytes) -> list[tuple[str, int, dict[int, tuple[str, int]], int | None, str, list[str]]] | None:
+    """Audio targets of an SDP body, or ``None`` when it does not parse (the strict
+    checker reports why)."""
+    try:
+        sdp = SessionDescription.parse(body)
+    except (ParseError, ValueError):
+        return None
+    out = []
+    for m in sdp.media:
+        if m.media != "audio":
+            continue
+        address = sdp.address_of(m) or ""
+        rtpmap = {pt: (r.encoding, r.clock_rate) for pt, r in m.rtpmap.items()}
+        out.append((address, m.port, rtpmap, m.ptime, sdp.direction_of(m), m.codec_names()))
+    return out
+
+
+def info_digit(content_type: str | None, body: bytes) -> str | None:
+    """The digit of a SIP INFO ``application/dtmf-relay`` (``Signal=5``) or
+    ``application/dtmf`` body."""
+    if not content_type or not body:
+        return None
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    text = body.decode("latin-1").strip()
+    if ctype == "application/dtmf-relay":
+        for line in text.splitlines():
+            name, _, value = line.partition("=")
+            if name.strip().lower() == "signal":
+                value = value.strip()
+                if len(value) == 1 and value in _DTMF_DIGITS:
+                    return value.upper()
+                if value.isdigit() and int(value) < 16:
+                    return _EVENT_DIGITS[int(value)]
+        return None
+    if ctype == "application/dtmf" and len(text) == 1 and text in _DTMF_DIGITS:
+        return text.upper()
+    return None
+
+
+def _is_sdp(content_type: str | None) -> bool:
+    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
+
+
+def to_event(msg, payload, *, keep_raw: bool = False) -> SipEvent:
+    """Normalise a :class:`qa.sip.lenient.LenientMessage` seen in ``payload``."""
+    body = msg.body or b""
+    sdp = body if body and _is_sdp(msg.content_type) else None
+    method = msg.method if msg.kind == "request" else (msg.cseq_method or "")
+    return SipEvent(
+        frame=payload.frame, time=payload.time,
+        src=endpoint(payload.src, payload.sport), dst=endpoint(payload.dst, payload.dport),
+        transport=payload.transport, method=method or "",
+        status=msg.status or 0 if msg.kind != "request" else 0, reason=msg.reason or "",
+        call_id=msg.call_id, cseq=msg.cseq or 0, from_tag=msg.from_tag, to_tag=msg.to_tag,
+        branch=msg.branch, from_uri=None, to_uri=None,
+        sdp=sdp.decode("utf-8", "replace") if sdp is not None else None,
+        media=sdp_media(sdp) if sdp is not None else None,
+        info_digit=info_digit(msg.content_type, body) if method == "INFO" else None,
+        raw=payload.data if keep_raw else None)

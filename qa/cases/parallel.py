@@ -1,0 +1,167 @@
+"""Running Robot cases concurrently: one Robot process per case, results merged into one.
+
+Robot runs the tests of a process one after another; voipqa's cases spend their time
+waiting on calls, so each case gets its own Robot process (at most ``parallel`` at
+once) and a 40-case catalogue takes about as long as its slowest case (DESIGN §1).
+A suite with ``Metadata    Execution    serial`` (cases that share state, e.g. stopping
+a carrier) runs as one item, its cases in order. Cases tagged ``long`` start first.
+The per-case outputs are merged into one output.xml/log/report/xunit as if one Robot
+process had run them all, with the wall time of the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from robot.api import ExecutionResult
+from robot.reporting import ResultWriter
+from robot.running import TestSuiteBuilder
+
+from qa.errors import BadInput
+
+SERIAL_METADATA = "Execution"
+LONG_TAG = "long"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One Robot process: a single case, or a whole serial suite."""
+
+    kind: str  # "test" | "suite"
+    name: str  # Robot's full name, e.g. "Robot Suites.Auth.Wrong Password Gets 403"
+    tests: int
+    long: bool
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item: WorkItem
+    output: Path
+    returncode: int
+    elapsed_s: float
+
+
+def _pattern(name: str) -> str:
+    """Escape Robot's pattern characters so --test/--suite match one name exactly."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def plan_items(sources: list[Path], include: list[str] | None = None,
+               exclude: list[str] | None = None, tests: list[str] | None = None) -> list[WorkItem]:
+    """The work items of a run, long ones first (``tests``: Robot name patterns)."""
+    try:
+        suite = TestSuiteBuilder(included_extensions=("robot",)).build(*[str(s) for s in sources])
+    except Exception as exc:  # robot's DataError and friends: the suite files are bad input
+        raise BadInput(f"cannot read the suites: {exc}") from None
+    suite.filter(included_tags=include or None, excluded_tags=exclude or None, included_tests=tests or None)
+    items: list[WorkItem] = []
+    _collect(suite, items)
+    return sorted(items, key=lambda i: not i.long)
+
+
+def _collect(suite, items: list[WorkItem]) -> None:  # noqa: ANN001 - robot model
+    if suite.metadata.get(SERIAL_METADATA, "").lower() == "serial" and suite.test_count:
+        long = any(LONG_TAG in t.tags for t in suite.all_tests)
+        items.append(WorkItem("suite", suite.full_name, suite.test_count, long))
+        return
+    for test in suite.tests:
+        items.append(WorkItem("test", test.full_name, 1, LONG_TAG in test.tags))
+    for child in suite.suites:
+        _collect(child, items)
+
+
+def _argv(item: WorkItem, sources: list[Path], output: Path) -> list[str]:
+    selector = "--test" if item.kind == "test" else "--suite"
+    return [sys.executable, "-m", "robot", selector, _pattern(item.name), "--output", str(output),
+            "--log", "NONE", "--report", "NONE", "--console", "none", *[str(s) for s in sources]]
+
+
+async def _run_one(item: WorkItem, sources: list[Path], parts: Path, index: int,
+                   slots: asyncio.Semaphore) -> ItemResult:
+    output = parts / f"{index:03d}.xml"
+    async with slots:
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(*_argv(item, sources, output), stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE)
+        try:
+            _, err = await proc.communicate()
+        except asyncio.CancelledError:
+            proc.terminate()
+            await proc.wait()
+            raise
+        if proc.returncode >= 250 and err:
+            sys.stderr.write(err.decode(errors="replace"))
+        return ItemResult(item, output, proc.returncode, time.monotonic() - started)
+
+
+async def run_items(items: list[WorkItem], sources: list[Path], parts: Path, parallel: int,
+                    on_done: Callable[[ItemResult, int, int], None] | None = None) -> list[ItemResult]:
+    """Run every item, at most ``parallel`` at once; ``on_done`` reports progress."""
+    parts.mkdir(parents=True, exist_ok=True)
+    slots = asyncio.Semaphore(max(1, parallel))
+    tasks = [asyncio.ensure_future(_run_one(item, sources, parts, i, slots)) for i, item in enumerate(items)]
+    results: list[ItemResult] = []
+    try:
+        for done in asyncio.as_completed(tasks):
+            result = await done
+            results.append(result)
+            if on_done:
+                on_done(result, len(results), len(items))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return results
+
+
+def merge_outputs(parts: list[Path], output_dir: Path, name: str | None = None) -> Path:
+    """Merge per-case output.xml files into output.xml, log.html, report.html and xunit.xml."""
+    results = [ExecutionResult(str(p)) for p in parts if p.is_file()]
+    if not results:
+        raise BadInput("no case produced a result")
+    base = results[0]
+    for other in results[1:]:
+        _graft(base.suite, other.suite)
+        base.errors.messages.extend(other.errors.messages)
+    if name:
+        base.suite.name = name
+    output = output_dir / "output.xml"
+    ResultWriter(base).write_results(output=str(output), log=str(output_dir / "log.html"),
+                                     report=str(output_dir / "report.html"), xunit=str(output_dir / "xunit.xml"))
+    return output
+
+
+def _graft(into, suite) -> None:  # noqa: ANN001 - robot result model
+    """Add ``suite``'s cases into ``into`` (same structure), widening the time span."""
+    into.start_time = min(into.start_time, suite.start_time)
+    into.end_time = max(into.end_time, suite.end_time)
+    into.elapsed_time = None
+    known = {t.name for t in into.tests}
+    for test in suite.tests:
+        if test.name not in known:
+            into.tests.append(test)
+    for child in suite.suites:
+        match = next((s for s in into.suites if s.name == child.name), None)
+        if match is None:
+            into.suites.append(child)
+        else:
+            _graft(match, child)
+    _sort_like_source(into)
+
+
+def _sort_like_source(suite) -> None:  # noqa: ANN001
+    """Keep cases in start order so the report reads like the suite file."""
+    suite.tests.sort(key=lambda t: t.start_time)
+    suite.suites.sort(key=lambda s: s.start_time)
+
+
+def default_parallel() -> int:
+    """Cases mostly wait on calls: several per core."""
+    return max(4, 6 * (os.cpu_count() or 1))

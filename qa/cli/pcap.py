@@ -1,0 +1,187 @@
+"""``voipqa pcap check | calls | ladder``: what went over the wire (DESIGN §7, §9).
+
+``check`` exits 0 clean, 1 when any error-severity finding exists, 2 when a file is
+unreadable (one line naming it). ``--json`` prints one object per file, one per line,
+as ``docs/pcap-json.md`` documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from qa.cli.output import console
+from qa.errors import BadInput, VoipqaError
+
+#: Files smaller than this get no progress bar.
+_PROGRESS_MIN_BYTES = 20 << 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pcap = sub.add_parser("pcap", help="check captures: malformed SIP/SDP, failed calls, media")
+    pcap_sub = pcap.add_subparsers(dest="pcap_command", required=True)
+
+    check = pcap_sub.add_parser("check", help="findings per file (exit 0 clean, 1 findings, 2 unreadable)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--json", action="store_true", help="one JSON object per file (docs/pcap-json.md)")
+    check.add_argument("--second-opinion", choices=["tshark"], default=None,
+                       help="also run tshark and list where it disagrees on malformed SIP")
+    check.add_argument("--all-findings", action="store_true", help="print every kept finding, not the first 50")
+    check.set_defaults(func=cmd_check)
+
+    calls = pcap_sub.add_parser("calls", help="one row per call")
+    calls.add_argument("file", metavar="FILE")
+    calls.add_argument("--json", action="store_true")
+    calls.add_argument("--all", action="store_true", help="also Call-IDs without INVITE (REGISTER, OPTIONS...)")
+    calls.set_defaults(func=cmd_calls)
+
+    ladder = pcap_sub.add_parser("ladder", help="HTML ladder diagram of one call")
+    ladder.add_argument("file", metavar="FILE")
+    ladder.add_argument("--call-id", required=True)
+    ladder.add_argument("--html", required=True, metavar="OUT")
+    ladder.set_defaults(func=cmd_ladder)
+
+
+def _existing(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"{p}: no such file")
+    return p
+
+
+@contextmanager
+def _progress(path: Path, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar over the file's bytes, on a terminal and for big files only."""
+    size = path.stat().st_size
+    if quiet or not console.is_terminal or size < _PROGRESS_MIN_BYTES:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(path.name, total=size)
+        yield lambda done: bar.update(task, completed=min(done, size))
+
+
+def _analyze(path: Path, quiet: bool, **kwargs):
+    from qa.analysis.engine import analyze
+
+    with _progress(path, quiet) as progress:
+        return analyze(path, progress=progress, **kwargs)
+
+
+# -- check -------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    worst = 0
+    for name in args.files:
+        try:
+            code = _check_one(_existing(name), args)
+        except BadInput as exc:
+            if len(args.files) == 1:
+                raise
+            print(f"voipqa: error: {exc}", file=sys.stderr)
+            code = exc.exit_code
+        worst = max(worst, code)
+    return worst
+
+
+def _check_one(path: Path, args: argparse.Namespace) -> int:
+    from qa.analysis import report as rep
+
+    report = _analyze(path, args.json, keep_calls=0)
+    comparison = None
+    if args.second_opinion:
+        from qa.analysis.tshark import second_opinion
+
+        comparison = second_opinion(report)
+    if args.json:
+        doc = rep.check_json(report)
+        if comparison is not None:
+            doc["second_opinion"] = comparison.to_json()
+        print(json.dumps(doc, sort_keys=False))
+    else:
+        console.print(rep.summary_table(report))
+        if report.findings:
+            console.print(rep.findings_table(report, limit=10**9 if args.all_findings else 50))
+        if comparison is not None:
+            _print_comparison(comparison)
+    return report.exit_code
+
+
+def _print_comparison(comparison) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"second opinion (tshark) on {comparison.file}", title_justify="left")
+    for col in ("frame", "who", "voipqa", "tshark"):
+        table.add_column(col, overflow="fold")
+    rows = [(k, "both", "; ".join(a), "; ".join(b)) for k, (a, b) in comparison.both.items()]
+    rows += [(k, "voipqa only", "; ".join(v), "") for k, v in comparison.only_voipqa.items()]
+    rows += [(k, "tshark only", "", "; ".join(v)) for k, v in comparison.only_tshark.items()]
+    for frame, who, ours, theirs in sorted(rows):
+        table.add_row(str(frame), who, ours, theirs)
+    if not rows:
+        table.add_row("", "agree", "no malformed SIP", "no malformed SIP")
+    console.print(table)
+
+
+# -- calls -------------------------------------------------------------------------------
+def cmd_calls(args: argparse.Namespace) -> int:
+    from qa.analysis import report as rep
+
+    path = _existing(args.file)
+    wanted = (lambda c: True) if args.all else (lambda c: c.kind == "call")
+    if args.json:
+        return _calls_json(path, wanted)
+    kept = []
+    report = _analyze(path, False, keep_calls=0,
+                      on_call=lambda c: kept.append(c) if wanted(c) and len(kept) < 10_000 else None)
+    kept.sort(key=lambda c: c.start)
+    console.print(rep.calls_table(kept))
+    console.print(f"{report.calls} calls, {report.dialogs} Call-IDs in {path}")
+    return 0
+
+
+def _calls_json(path: Path, wanted: Callable) -> int:
+    """Streams the calls as they end, so memory stays flat on any capture size."""
+    from qa.analysis.report import SCHEMA, call_json
+
+    out = sys.stdout
+    first = True
+
+    def emit(call) -> None:
+        nonlocal first
+        if wanted(call):
+            out.write(("" if first else ",\n") + json.dumps(call_json(call)))
+            first = False
+
+    head = json.dumps({"schema": SCHEMA, "file": str(path)})[:-1]
+    out.write(head + ', "calls": [\n')
+    try:
+        _analyze(path, True, keep_calls=0, on_call=emit)
+    finally:
+        out.write("\n]}\n")
+    return 0
+
+
+# -- ladder ------------------------------------------------------------------------------
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from qa.analysis.ladder import render_ladder
+
+    path = _existing(args.file)
+    found = []
+    _analyze(path, False, keep_calls=0, keep_raw_for=args.call_id,
+             on_call=lambda c: found.append(c) if c.call_id == args.call_id else None)
+    if not found:
+        raise BadInput(f"{path}: no Call-ID {args.call_id!r} in the capture")
+    out = Path(args.html)
+    try:
+        out.write_text(render_ladder(found[0]), encoding="utf-8")
+    except OSError as exc:
+        raise VoipqaError(f"{out}: cannot write: {exc.strerror}") from exc
+    console.print(f"ladder of {args.call_id} ({len(found[0].events)} messages) written to {out}")
+    return 0

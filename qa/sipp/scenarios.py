@@ -1,0 +1,400 @@
+"""The customer call scenarios in ``sipp/``, written from one description each.
+
+SIPp XML has no includes, so the call flow every customer scenario shares (INVITE with
+digest auth on 401/407, ~55 failure codes each ACKed and ending the call cleanly, a BYE
+from the callee at any time, transactions matched with ``start_txn``/``response_txn``)
+would otherwise be copied into every file. Here it is written once; each scenario adds
+only what differs: extra INVITE headers, what happens after the ACK ("talk"), whether we
+hang up, and for CANCEL what happens on a provisional response.
+
+The files in ``sipp/`` are this module's output and stay plain XML that bare ``sipp``
+runs (the command line is in each file's comment). After editing a :class:`Spec`::
+
+    python -m qa.sipp.scenarios          # rewrite sipp/uac_*.xml
+    python -m qa.sipp.scenarios --check  # exit 1 if a file differs (the unit tests do this)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.paths import SIPP_DIR
+
+#: Final failure responses to an INVITE that end the call cleanly (ACK, then end).
+#: 401/407 to the first INVITE mean "retry with credentials" instead.
+FAILURE_CODES = (
+    300, 301, 302, 305, 380, 400, 401, 402, 403, 404, 405, 406, 407, 408, 410, 413, 414, 415,
+    416, 420, 421, 422, 423, 428, 429, 433, 436, 437, 438, 480, 481, 482, 483, 484, 485, 486,
+    487, 488, 489, 491, 493, 494, 500, 501, 502, 503, 504, 505, 513, 580, 600, 603, 604, 606,
+    607, 608,
+)
+#: Final responses to our BYE after which the call is over anyway.
+BYE_CODES = (404, 408, 481, 486, 487, 500, 503)
+CHALLENGES = (401, 407)
+
+_FROM = 'From: "[from_user]" <sip:[from_user]@[domain]>;tag=[pid]SIPpTag00[call_number]'
+_CONTACT = "Contact: <sip:[from_user]@[local_ip]:[local_port];transport=[transport]>"
+_SDP = """v=0
+o=voipqa 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=voipqa
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP [sdp_formats]
+[sdp_attributes]
+a=sendrecv"""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one customer scenario adds to the shared call flow."""
+
+    name: str                              # file stem in sipp/
+    doc: str                               # the comment: command line, keys, flow
+    talk: str                              # XML after the ACK of the 2xx
+    invite_headers: tuple[str, ...] = ()   # extra INVITE headers (before Content-Type)
+    hangs_up: bool = True                  # talk is followed by our BYE
+    bye_cseq: str = "3"
+    on_ringing: Callable[[int], str] | None = None  # XML for 180/183 to INVITE n; None: stay
+
+
+# -- small XML pieces ---------------------------------------------------------------
+def _cdata(lines: list[str]) -> str:
+    body = "\n".join(f"      {line}" if line else "" for line in lines)
+    return f"    <![CDATA[\n{body}\n    ]]>"
+
+
+def send(lines: list[str] | str, **attrs: str) -> str:
+    """A ``<send>`` element; ``lines`` is the message (one string or a list of lines)."""
+    if isinstance(lines, str):
+        lines = lines.split("\n")
+    return f"  <send{_attrs(attrs)}>\n{_cdata(lines)}\n  </send>"
+
+
+def recv(**attrs: str) -> str:
+    """A ``<recv/>`` element; ``response=`` / ``request=`` and the rest as given."""
+    return f"  <recv{_attrs(attrs)}/>"
+
+
+def _attrs(attrs: dict[str, str]) -> str:
+    return "".join(f' {k.rstrip("_")}="{v}"' for k, v in attrs.items())
+
+
+def label(name: str) -> str:
+    return f'  <label id="{name}"/>'
+
+
+def jump(name: str) -> str:
+    return f'  <nop hide="true" next="{name}"/>'
+
+
+def pause_for_key(key: str) -> str:
+    """Pause for the milliseconds in ``-key KEY`` (``<pause milliseconds>`` takes no keys).
+
+    SIPp substitutes keys in ``assignstr`` values at run time; ``todouble`` turns the text
+    into the number ``<pause variable>`` wants.
+    """
+    return (f'  <nop hide="true"><action>\n'
+            f'    <assignstr assign_to="{key}_text" value="[{key}]"/>\n'
+            f'    <todouble assign_to="{key}" variable="{key}_text"/>\n'
+            f'  </action></nop>\n'
+            f'  <pause variable="{key}"/>')
+
+
+# -- the shared call flow -------------------------------------------------------------
+def _invite(n: int, spec: Spec) -> str:
+    lines = [
+        "INVITE sip:[service]@[domain] SIP/2.0",
+        f"Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv{n}",
+        _FROM, "To: <sip:[service]@[domain]>", "Call-ID: [call_id]", f"CSeq: {n} INVITE",
+        _CONTACT, "Max-Forwards: 70",
+        *(["[authentication]"] if n == 2 else []),
+        "User-Agent: voipqa-sipp", *spec.invite_headers,
+        "Content-Type: application/sdp", "Content-Length: [len]", "", *_SDP.split("\n"),
+    ]
+    return send(lines, retrans="500", start_txn=f"invite{n}")
+
+
+def _responses(n: int, spec: Spec) -> list[str]:
+    txn = f"invite{n}"
+    out = [recv(request="BYE", optional="global", next="callee_bye")] if n == 1 else []
+    out.append(recv(response="100", optional="true", response_txn=txn))
+    for code in (180, 183):
+        ring = {"next": f"ringing{n}"} if spec.on_ringing else {}
+        out.append(recv(response=str(code), optional="true", response_txn=txn, **ring))
+    if n == 1:
+        out += [recv(response=str(c), optional="true", auth="true", response_txn=txn, next="auth")
+                for c in CHALLENGES]
+    out += [recv(response=str(c), optional="true", response_txn=txn, next=f"failed{n}")
+            for c in FAILURE_CODES if n == 2 or c not in CHALLENGES]
+    out.append(recv(response="200", response_txn=txn, rtd="true", rrs="true", next=f"answered{n}"))
+    return out
+
+
+def ack(n: int, *, answered: bool) -> str:
+    """ACK of INVITE ``n``: for a failure in its transaction (RFC 3261 §17.1.1.3), else for the 2xx."""
+    branch = f"ack{n}" if answered else f"inv{n}"
+    lines = [
+        f"ACK {'[next_url]' if answered else 'sip:[service]@[domain]'} SIP/2.0",
+        f"Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-{branch}",
+        "[routes]", _FROM, "To: <sip:[service]@[domain]>[peer_tag_param]", "Call-ID: [call_id]",
+        f"CSeq: {n} ACK", *([_CONTACT] if answered else []), "Max-Forwards: 70", "Content-Length: 0",
+    ]
+    return send(lines, ack_txn=f"invite{n}")
+
+
+def in_dialog(method: str, cseq: str, branch: str, *, headers: tuple[str, ...] = (),
+              body: str = "") -> list[str]:
+    """The lines of a request inside the dialog (after the 2xx: [next_url], [routes]).
+
+    ``branch`` ends the Via branch and must differ per transaction (a loop sending the
+    same element again needs a variable in it: SIPp's [branch] would repeat).
+    """
+    lines = [
+        f"{method} [next_url] SIP/2.0",
+        f"Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-{branch}",
+        "[routes]", _FROM, "To: <sip:[service]@[domain]>[peer_tag_param]", "Call-ID: [call_id]",
+        f"CSeq: {cseq} {method}", _CONTACT, "Max-Forwards: 70", *headers,
+    ]
+    if body:
+        return lines + ["Content-Length: [len]", "", *body.split("\n")]
+    return lines + ["Content-Length: 0"]
+
+
+def _bye(spec: Spec) -> list[str]:
+    out = [label("hangup"),
+           "  <!-- a tiny pause so a proxy has relayed our ACK before the BYE (KAMAILIO-NOTES) -->",
+           '  <pause milliseconds="10"/>',
+           send(in_dialog("BYE", spec.bye_cseq, "bye"), retrans="500", start_txn="bye"),
+           recv(response="100", optional="true", response_txn="bye")]
+    out += [recv(response=str(c), optional="true", response_txn="bye", next="end") for c in BYE_CODES]
+    out.append(recv(response="200", response_txn="bye", next="end"))
+    return out
+
+
+def _callee_bye() -> list[str]:
+    reply = ["SIP/2.0 200 OK", "[last_Via:]", "[last_From:]", "[last_To:]", "[last_Call-ID:]",
+             "[last_CSeq:]", _CONTACT, "Content-Length: 0"]
+    return ["  <!-- the callee (or the platform) hung up -->", label("callee_bye"), send(reply)]
+
+
+def render(spec: Spec) -> str:
+    """The complete scenario file for ``spec``."""
+    parts = [
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>',
+        '<!DOCTYPE scenario SYSTEM "sipp.dtd">',
+        f"<!--\n{spec.doc.strip(chr(10))}\n\n  Generated by qa/sipp/scenarios.py (python -m qa.sipp.scenarios): edit it there.\n-->",
+        f'<scenario name="voipqa {spec.name}">', "",
+        _invite(1, spec), *_responses(1, spec), "",
+        label("auth"), ack(1, answered=False), "",
+        _invite(2, spec), *_responses(2, spec), "",
+        label("answered1"), ack(1, answered=True), jump("talk"), "",
+        label("answered2"), ack(2, answered=True), "",
+        label("talk"), spec.talk, "",
+    ]
+    if spec.hangs_up:
+        parts += [*_bye(spec), ""]
+    for n in (1, 2):
+        parts += [label(f"failed{n}"), ack(n, answered=False), jump("end"), ""]
+    if spec.on_ringing:
+        parts += [text for n in (1, 2) for text in (spec.on_ringing(n), "")]
+    parts += [*_callee_bye(), "", label("end"),
+              "  <!-- absorb retransmitted final responses / BYEs for a moment -->",
+              '  <timewait milliseconds="200"/>', "",
+              '  <ResponseTimeRepartition value="10, 20, 50, 100, 200, 500, 1000, 2000"/>',
+              '  <CallLengthRepartition value="100, 500, 1000, 5000, 10000, 30000, 60000"/>',
+              "</scenario>", ""]
+    return "\n".join(parts)
+
+
+# -- the scenarios ----------------------------------------------------------------------
+_COMMON_ARGS = ("-i 127.0.0.1 -p 5071 -cp 8871 -ci 127.0.0.1 -mp 6100 \\\n"
+                "         -t u1 -s 1000 -au alice -ap secret -m 1")
+_SDP_KEYS = ("-key from_user alice -key domain 127.0.0.1:5060 -key sdp_formats \"0 8 101\" \\\n"
+             "         -key sdp_attributes $'a=rtpmap:0 PCMU/8000\\r\\na=rtpmap:8 PCMA/8000\\r\\n"
+             "a=rtpmap:101 telephone-event/8000\\r\\na=fmtp:101 0-16'")
+_KEYS_DOC = """  Keys:  from_user       user part of From (and Contact)
+         domain          host[:port] of the Request-URI, From and To (default: the remote host:port)
+         sdp_formats     payload types on the m= line of the offer, e.g. "0 8 101"
+         sdp_attributes  the a=rtpmap/a=fmtp lines of the offer, joined with CRLF
+  (qa.sipp.Agent builds this argv and fills these keys: "codecs" (default
+  "PCMU,PCMA,telephone-event") becomes sdp_formats/sdp_attributes.)"""
+_FLOW_DOC = """  Shared flow: INVITE(SDP) -> [100] [180] [183] ->
+          401/407: ACK, INVITE with credentials (CSeq 2, same Call-ID) -> ...
+          any final failure (3xx-6xx, incl. a second 401/407): ACK -> end (the call still
+            ends cleanly for SIPp; voipqa judges whether the code was the expected one)
+          200: ACK -> talk (below)
+        A BYE from the callee at any time after the INVITE is answered 200 and ends the call.
+  Branches are deterministic (z9hG4bK-[pid]-[call_number]-invN) so the ACK for a failure
+  carries its INVITE's branch (RFC 3261 17.1.1.3); start_txn/response_txn/ack_txn let
+  SIPp ignore provisionals a proxy relays after the 200 (KAMAILIO-NOTES)."""
+
+
+def _doc(title: str, scenario: str, extra_args: str, keys: str, flow: str) -> str:
+    return (f"  {title}\n\n  Bare command line (from the repository root; every [key] below must be given):\n\n"
+            f"    sipp -sf sipp/{scenario}.xml 127.0.0.1:5060 {_COMMON_ARGS} {extra_args}\\\n"
+            f"         -timeout 30s -timeout_error -nostdin \\\n         {_SDP_KEYS}\n\n"
+            f"{_KEYS_DOC}\n{keys}\n\n{_FLOW_DOC}\n{flow}")
+
+
+_TALK_PAUSE = "  <!-- talk time: -d -->\n  <pause/>"
+
+UAC_CALL = Spec(
+    name="uac_call",
+    doc=_doc("voipqa customer call (UAC) through an authenticating proxy.", "uac_call",
+             "-d 2000 ", "  Built-ins used: [service] (-s), -au/-ap, -d (the talk time).",
+             "  Talk: pause for -d, then BYE -> 200."),
+    talk=_TALK_PAUSE,
+)
+
+UAC_LARGE_INVITE = Spec(
+    name="uac_large_invite",
+    doc=_doc("voipqa customer call whose INVITE is padded past the UDP limit (RFC 3261 18.1.1:\n"
+             "  1300 bytes with an unknown path MTU) -- the platform should relay it over TCP.",
+             "uac_large_invite", "-d 1000 -key padding \"$(printf 'x%.0s' {1..1500})\" ",
+             "         padding         value of the X-Padding header (qa.sipp.Agent: key\n"
+             "                         padding_bytes, default 1500, becomes that many 'x')",
+             "  Talk: pause for -d, then BYE -> 200. -t u1 sends the big INVITE over UDP anyway\n"
+             "  (SIPp does not switch); -t t1 sends it over TCP."),
+    talk=_TALK_PAUSE,
+    invite_headers=("X-Padding: [padding]",),
+)
+
+UAC_DTMF = Spec(
+    name="uac_dtmf",
+    doc=_doc("voipqa customer call that plays a pcap after the ACK: RFC 4733 digits,\n"
+             "  in-band DTMF tones or codec audio (qa.sipp.media writes the pcaps).",
+             "uac_dtmf", "-key media_pcap /usr/share/sip-tester/dtmf_2833_1.pcap -key media_ms 1000 ",
+             "         media_pcap      the pcap to play (Ethernet/IPv4/UDP; SIPp reads it when it loads\n"
+             "                         the scenario: play_pcap_audio=\"[key]\" is substituted then)\n"
+             "         media_ms        how long to wait for it to play before the BYE\n"
+             "  (qa.sipp.media.play_keys(path) gives both.)",
+             "  Talk: play [media_pcap] to the port of the answer's SDP, wait [media_ms], BYE -> 200."),
+    talk=('  <nop hide="true"><action><exec play_pcap_audio="[media_pcap]"/></action></nop>\n'
+          + pause_for_key("media_ms")),
+)
+
+_INFO_LOOP = """  <!-- one INFO per digit: take the first character of what is left, send it, repeat -->
+  <nop hide="true"><action>
+    <assignstr assign_to="digits_left" value="[dtmf_digits]"/>
+    <assign assign_to="info_cseq" value="2"/>
+  </action></nop>
+  <label id="next_digit"/>
+  <nop hide="true"><action>
+    <ereg regexp="^(.)(.*)$" search_in="var" variable="digits_left" assign_to="digits_all,digit,digits_rest"/>
+    <log message="dtmf-info: [call_id] sends [$digit] of [$digits_all]"/>
+    <assignstr assign_to="digits_left" value="[$digits_rest]"/>
+    <strcmp assign_to="left_cmp" variable="digits_left" value=""/>
+    <test assign_to="more_digits" variable="left_cmp" compare="not_equal" value="0"/>
+    <add assign_to="info_cseq" value="1"/>
+  </action></nop>
+{send}
+  <recv response="100" optional="true" response_txn="info"/>
+{failures}
+  <recv response="200" response_txn="info"/>
+  <pause milliseconds="100"/>
+  <nop hide="true" next="next_digit" test="more_digits"/>
+  <nop hide="true"><action><add assign_to="info_cseq" value="1"/></action></nop>"""
+
+UAC_DTMF_INFO = Spec(
+    name="uac_dtmf_info",
+    doc=_doc("voipqa customer call that sends its digits as SIP INFO (application/dtmf-relay).",
+             "uac_dtmf_info", "-key dtmf_digits '0123456789*#' ",
+             "         dtmf_digits     the digits, 1..16 of 0-9 * # A-D, one INFO each, in order",
+             "  Talk: for each digit INFO (Signal=D, Duration=160) -> [100] -> 200, a short gap;\n"
+             "  an INFO refused (4xx/5xx) stops the digits. Then BYE -> 200.\n"
+             "  SIPp cannot iterate over a string: the loop takes the first character of a\n"
+             "  variable with <ereg search_in=\"var\">, keeps the rest, and jumps back while\n"
+             "  something is left (actions.log gets one 'dtmf-info:' line per digit)."),
+    talk=_INFO_LOOP.format(
+        send=send(in_dialog("INFO", "[$info_cseq]", "info[$info_cseq]", headers=("Content-Type: application/dtmf-relay",),
+                            body="Signal=[$digit]\nDuration=160"), retrans="500", start_txn="info"),
+        failures="\n".join(recv(response=str(c), optional="true", response_txn="info", next="hangup")
+                           for c in (403, 404, 405, 406, 415, 481, 488, 500, 501, 503))),
+    bye_cseq="[$info_cseq]",
+)
+
+UAC_SESSION_TIMER = Spec(
+    name="uac_session_timer",
+    doc=_doc("voipqa customer call asking for session timers (RFC 4028) and never refreshing.",
+             "uac_session_timer", "-key session_expires 90 -key min_se 90 ",
+             "         session_expires Session-Expires of the INVITE (refresher=uac)\n"
+             "         min_se          Min-SE of the INVITE (qa.sipp.Agent defaults: 1800 / 90)",
+             "  422 (Session Interval Too Small) is a final failure like any other: ACK -> end;\n"
+             "  voipqa reads its Min-SE from the trace (CallResult.min_se).\n"
+             "  Talk: no refresh (no re-INVITE/UPDATE): wait, up to -timeout, for the platform's\n"
+             "  BYE at expiry -> 200 -> end (CallResult.bye_by == 'callee')."),
+    talk="  <!-- never refresh: the platform has to end the call at expiry -->\n"
+         '  <recv request="BYE" next="callee_bye"/>',
+    invite_headers=("Supported: timer", "Session-Expires: [session_expires];refresher=uac",
+                    "Min-SE: [min_se]"),
+    hangs_up=False,
+)
+
+def _cancel_request(n: int) -> str:
+    lines = [
+        "CANCEL sip:[service]@[domain] SIP/2.0",
+        f"Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv{n}",
+        "[routes]", _FROM, "To: <sip:[service]@[domain]>", "Call-ID: [call_id]", f"CSeq: {n} CANCEL",
+        "Max-Forwards: 70", "Content-Length: 0",
+    ]
+    return send(lines, retrans="500", start_txn=f"cancel{n}")
+
+
+def _cancel_on_ringing(n: int) -> str:
+    """Ringing on INVITE ``n``: wait [cancel_ms], CANCEL (its branch), 200, 487 -> ACK."""
+    txn = f"invite{n}"
+    return "\n".join([
+        f"  <!-- ringing on INVITE {n}: wait [cancel_ms], CANCEL it (same branch, RFC 3261 9.1) -->",
+        label(f"ringing{n}"), pause_for_key("cancel_ms"), _cancel_request(n),
+        recv(response="180", optional="true", response_txn=txn),
+        recv(response="183", optional="true", response_txn=txn),
+        recv(response="200", optional="true", response_txn=txn, next=f"answered{n}"),
+        recv(response="481", optional="true", response_txn=f"cancel{n}", next=f"wait_final{n}"),
+        recv(response="200", response_txn=f"cancel{n}"),
+        label(f"wait_final{n}"),
+        recv(response="487", optional="true", response_txn=txn, next=f"failed{n}"),
+        recv(response="200", response_txn=txn, next=f"answered{n}"),
+    ])
+
+
+UAC_CANCEL = Spec(
+    name="uac_cancel",
+    doc=_doc("voipqa customer call cancelled while it rings.", "uac_cancel", "-key cancel_ms 1000 ",
+             "         cancel_ms       how long after the first 180/183 the caller sends CANCEL",
+             "  On 180/183: wait [cancel_ms], CANCEL -> 200 (CANCEL) -> 487 -> ACK -> end.\n"
+             "  If the 200 to the INVITE wins the race, ACK -> BYE -> 200 (final_code 200)."),
+    talk="  <!-- answered before our CANCEL arrived: hang up at once -->",
+    on_ringing=_cancel_on_ringing,
+)
+
+SPECS: tuple[Spec, ...] = (
+    UAC_CALL, UAC_LARGE_INVITE, UAC_DTMF, UAC_DTMF_INFO, UAC_SESSION_TIMER, UAC_CANCEL,
+)
+
+
+def files() -> dict[Path, str]:
+    """Every generated scenario file and its content."""
+    return {SIPP_DIR / f"{spec.name}.xml": render(spec) for spec in SPECS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the scenarios (or, with ``--check``, report the ones that differ: exit 1)."""
+    check = "--check" in (argv if argv is not None else sys.argv[1:])
+    stale = []
+    for path, text in files().items():
+        current = path.read_text(encoding="iso-8859-1") if path.exists() else None
+        if current == text:
+            continue
+        stale.append(path)
+        if not check:
+            path.write_text(text, encoding="iso-8859-1")
+    for path in stale:
+        print(f"{path}: {'out of date' if check else 'written'}")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
