@@ -453,8 +453,12 @@ class CallTracker:
                     None)
 
     def _judge(self, call: _Call) -> None:
-        """The call rules (severity table in :mod:`qa.analysis.findings`)."""
+        """The call rules (severity table in :mod:`qa.analysis.findings`); only for calls
+        whose initial INVITE is in the capture (a call picked up midway cannot be judged)."""
         s = call.summary
+        if call.invite_time is None:
+            self._judge_media(call)
+            return
         if s.final_code is None and not s.answered:
             self._emit(call, "call.no-final", "INVITE got no final response in the capture")
         elif call.failed and not (s.final_code == 487 and call.cancel):

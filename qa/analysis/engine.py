@@ -9,8 +9,8 @@ framed SIP messages already. Every SIP message goes through the strict checkers
 
 Memory is bounded: state for live calls only, findings capped per rule, at most
 ``keep_calls`` call summaries kept in the :class:`Report` (every summary still goes to
-``on_call``), and a small cache of strict-check results for byte-identical messages
-(retransmissions, RFC 3261 §17: the same bytes give the same verdict).
+``on_call``), and small memos (:class:`~qa.analysis.memo.Memo`) of the strict checks and SDP parsing
+for byte-identical input (retransmissions; SDP bodies a load generator repeats).
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ from typing import Callable, Iterable
 from qa.analysis.calls import CallSummary, CallTracker, Limits
 from qa.analysis.findings import Finding, FindingSink
 from qa.analysis.rtp import is_rtcp, looks_like_rtp
-from qa.analysis.sipevent import to_event
+from qa.analysis.memo import Memo
+from qa.analysis.sipevent import endpoint, is_sdp, sdp_media, to_event
 from qa.analysis.sniff import SipPorts
 from qa.capture.model import CaptureProblem, Payload
 from qa.errors import Problem
 
 __all__ = ["Report", "Analyzer", "analyze"]
-
-_CHECK_CACHE = 512
-
 
 @dataclass
 class Report:
@@ -89,9 +87,10 @@ class Analyzer:
         self.tracker = CallTracker(self.sink, on_finish=self._finished, limits=limits,
                                    keep_raw_for=keep_raw_for)
         self.ports = SipPorts()
-        self.check_message, self.read, check_sdp = checkers or _checkers()
-        self.check_sdp = check_sdp if check_sdp_bodies else None
-        self._cache: dict[bytes, list[Problem]] = {}
+        check_message, self.read, check_sdp = checkers or _checkers()
+        self.check_message = Memo(check_message)
+        self.check_sdp = Memo(check_sdp) if check_sdp_bodies and check_sdp else None
+        self.media_of = Memo(sdp_media)
         self.counts = {"payloads": 0, "udp": 0, "rtcp": 0, "rtp_unmatched": 0, "other": 0,
                        "sip_unread": 0, "problems": 0}
 
@@ -106,10 +105,14 @@ class Analyzer:
         heap = self.tracker._heap
         if heap and heap[0][0] <= item.time:
             self.tracker.advance(item.time)
-        if item.transport == "udp":
-            self._udp(item)
-        else:
-            self._sip(item)
+        try:
+            if item.transport == "udp":
+                self._udp(item)
+            else:
+                self._sip(item)
+        except Exception as exc:  # noqa: BLE001 - a bug below must not end a long analysis
+            self.sink.emit(item.frame, item.time, None, "analysis.internal-error",
+                           f"frame not analysed ({type(exc).__name__}: {exc})", severity="warning")
 
     def _udp(self, item: Payload) -> None:
         data = item.data
@@ -123,8 +126,8 @@ class Analyzer:
                 if len(data) < 12:
                     self.counts["rtp_unmatched"] += 1
                 else:
-                    self.tracker.on_rtp(item.frame, item.time, _ep(item.src, item.sport),
-                                        _ep(item.dst, item.dport), data, target)
+                    self.tracker.on_rtp(item.frame, item.time, endpoint(item.src, item.sport),
+                                        endpoint(item.dst, item.dport), data, target)
                 return
         if self.ports.classify(data, item.sport, item.dport):
             self.ports.add(item.sport)
@@ -135,21 +138,11 @@ class Analyzer:
         else:
             self.counts["other"] += 1
 
-    def _check(self, data: bytes) -> list[Problem]:
-        cache = self._cache
-        problems = cache.get(data)
-        if problems is None:
-            problems = self.check_message(data)
-            if len(cache) >= _CHECK_CACHE:
-                cache.clear()
-            cache[data] = problems
-        return problems
-
     def _sip(self, item: Payload) -> None:
         report = self.report
         report.sip_messages += 1
         data = item.data
-        problems = self._check(data)
+        problems = self.check_message(data)
         msg = self.read(data)
         call_id = msg.call_id if msg is not None else None
         emit = self.sink.emit
@@ -161,9 +154,9 @@ class Analyzer:
                 emit(item.frame, item.time, None, "sip.unreadable",
                      "looks like SIP but no Call-ID could be read", offset=0)
             return
-        ev = to_event(msg, item, keep_raw=call_id == self.keep_raw_for)
-        if ev.sdp is not None and self.check_sdp is not None:
-            base = len(data) - len(msg.body)
+        ev = to_event(msg, item, keep_raw=call_id == self.keep_raw_for, media_of=self.media_of)
+        if msg.body and self.check_sdp is not None and is_sdp(msg.content_type):
+            base = msg.body_offset
             findings += [emit(item.frame, item.time, call_id, p.rule, p.reason,
                               severity=p.severity, offset=base + p.offset)
                          for p in self.check_sdp(msg.body)]
@@ -202,10 +195,6 @@ class Analyzer:
             "capture": capture_stats or {},
         }
         return report
-
-
-def _ep(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def analyze_items(name: str, items: Iterable[Payload | CaptureProblem], **kwargs) -> Report:

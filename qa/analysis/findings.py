@@ -11,7 +11,8 @@ rule (prefix)              severity  meaning
 ``sip.*`` / ``sdp.*``      error     malformed SIP (RFC 3261 §25) / SDP (RFC 8866 §9) as the
                                      strict checkers say (their own ``warning`` stays a warning)
 ``sip.unreadable``         error     a datagram that looks like SIP but cannot be read at all
-``capture.*``              reader's  a frame the capture reader could not decode (truncated, ...)
+capture reader's rules     reader's  damage the capture reader found (``pcap.truncated``, ...)
+``analysis.internal-error`` warning  a frame the engine could not analyse (a bug; never expected)
 ``call.failed``            warning   INVITE final 4xx/5xx/6xx other than 401/407 (challenges,
                                      RFC 3261 §22) and 487 after CANCEL (§9.1)
 ``call.no-final``          warning   INVITE without any final response in the capture
@@ -38,6 +39,7 @@ SEVERITIES = ("error", "warning", "info")
 #: rule -> default severity (rules not listed keep the severity they are created with).
 RULES: dict[str, str] = {
     "sip.unreadable": "error",
+    "analysis.internal-error": "warning",
     "call.failed": "warning",
     "call.no-final": "warning",
     "call.no-bye": "warning",

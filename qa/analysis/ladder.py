@@ -11,11 +11,11 @@ external assets: inline CSS and SVG only.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from html import escape
 
 from qa.analysis.calls import CallSummary, LadderEvent
 from qa.analysis.findings import Finding
+from qa.analysis.report import clock
 
 __all__ = ["render_ladder", "endpoints"]
 
@@ -42,10 +42,6 @@ def endpoints(events: list[LadderEvent]) -> list[str]:
         seen.setdefault(ev.src, None)
         seen.setdefault(ev.dst, None)
     return list(seen)
-
-
-def _clock(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _x(index: int) -> int:
@@ -108,7 +104,7 @@ def _rows(events: list[LadderEvent], cols: dict[str, int]) -> str:
     for ev in events:
         delta = (ev.time - previous) * 1000
         previous = ev.time
-        out.append(f'<tr><td class="t">#{ev.frame}<br>{_clock(ev.time)}<br>+{delta:.1f} ms '
+        out.append(f'<tr><td class="t">#{ev.frame}<br>{clock(ev.time)}<br>+{delta:.1f} ms '
                    f'{escape(ev.transport.upper())}<br>{escape(ev.cseq)}</td>'
                    f"<td>{_arrow(ev, cols, len(cols))}</td><td class=\"n\">{_notes(ev)}</td></tr>")
     return "".join(out)

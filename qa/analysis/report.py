@@ -30,7 +30,7 @@ from rich.table import Table
 from qa.analysis.calls import CallSummary
 from qa.analysis.engine import Report
 
-__all__ = ["SCHEMA", "check_json", "call_json", "calls_json", "findings_table", "summary_table",
+__all__ = ["SCHEMA", "clock", "check_json", "call_json", "calls_json", "findings_table", "summary_table",
            "calls_table"]
 
 SCHEMA = 1
@@ -83,7 +83,8 @@ def calls_json(file: str, calls: list[CallSummary]) -> dict[str, object]:
     return {"schema": SCHEMA, "file": file, "calls": [call_json(c) for c in calls]}
 
 
-def _clock(t: float | None) -> str:
+def clock(t: float | None) -> str:
+    """Capture time as ``HH:MM:SS.mmm`` (UTC)."""
     if t is None:
         return ""
     return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
@@ -123,7 +124,7 @@ def findings_table(report: Report, limit: int = 50) -> Table:
     for col in ("frame", "time", "severity", "rule", "Call-ID", "reason"):
         table.add_column(col, overflow="fold")
     for f in rows[:limit]:
-        table.add_row(str(f.frame or ""), _clock(f.time), f"[{_STYLE.get(f.severity, '')}]{f.severity}",
+        table.add_row(str(f.frame or ""), clock(f.time), f"[{_STYLE.get(f.severity, '')}]{f.severity}",
                       f.rule, f.call_id or "", f.reason)
     return table
 
@@ -139,7 +140,7 @@ def calls_table(calls: list[CallSummary]) -> Table:
         jitter = max((s.jitter_ms for s in c.streams), default=None)
         mos = min((s.mos for s in c.streams if s.mos is not None), default=None)
         table.add_row(
-            _clock(c.start), c.call_id, c.kind, f"{c.final_code or ''} {c.final_reason or ''}".strip(),
+            clock(c.start), c.call_id, c.kind, f"{c.final_code or ''} {c.final_reason or ''}".strip(),
             _num(c.pdd_ms), _num(c.setup_ms), f"{c.duration_s:.1f}", c.ended_by,
             c.answered_codec or "", f"{c.media_packets('forward')}/{c.media_packets('backward')}",
             _num(loss, 2), _num(jitter, 2), _num(mos, 2), (c.dtmf_rtp + c.dtmf_info) or "",

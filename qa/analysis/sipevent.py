@@ -9,7 +9,7 @@ from qa.analysis.calls import SipEvent
 from qa.errors import ParseError
 from qa.sdp import SessionDescription
 
-__all__ = ["to_event", "sdp_media", "info_digit", "endpoint"]
+__all__ = ["to_event", "sdp_media", "info_digit", "endpoint", "is_sdp"]
 
 _DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
 _EVENT_DIGITS = "0123456789*#ABCD"
@@ -59,23 +59,29 @@ def info_digit(content_type: str | None, body: bytes) -> str | None:
     return None
 
 
-def _is_sdp(content_type: str | None) -> bool:
+def is_sdp(content_type: str | None) -> bool:
     return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
 
 
-def to_event(msg, payload, *, keep_raw: bool = False) -> SipEvent:
-    """Normalise a :class:`qa.sip.lenient.LenientMessage` seen in ``payload``."""
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for n, v in headers if n == name), None)
+
+
+def to_event(msg, payload, *, keep_raw: bool = False, media_of=None) -> SipEvent:
+    """Normalise a :class:`qa.sip.lenient.LenientMessage` seen in ``payload``;
+    ``media_of`` replaces :func:`sdp_media` (the engine passes a memoised one)."""
     body = msg.body or b""
-    sdp = body if body and _is_sdp(msg.content_type) else None
-    method = msg.method if msg.kind == "request" else (msg.cseq_method or "")
+    sdp = body if body and is_sdp(msg.content_type) else None
+    request = msg.kind == "request"
+    method = (msg.method if request else msg.cseq_method) or msg.cseq_method or ""
     return SipEvent(
         frame=payload.frame, time=payload.time,
         src=endpoint(payload.src, payload.sport), dst=endpoint(payload.dst, payload.dport),
-        transport=payload.transport, method=method or "",
-        status=msg.status or 0 if msg.kind != "request" else 0, reason=msg.reason or "",
-        call_id=msg.call_id, cseq=msg.cseq or 0, from_tag=msg.from_tag, to_tag=msg.to_tag,
-        branch=msg.branch, from_uri=None, to_uri=None,
-        sdp=sdp.decode("utf-8", "replace") if sdp is not None else None,
-        media=sdp_media(sdp) if sdp is not None else None,
-        info_digit=info_digit(msg.content_type, body) if method == "INFO" else None,
+        transport=payload.transport, method=method, status=0 if request else (msg.status or 0),
+        reason=msg.reason or "", call_id=msg.call_id, cseq=msg.cseq or 0,
+        from_tag=msg.from_tag, to_tag=msg.to_tag, branch=msg.branch,
+        from_uri=_header(msg.headers, "From"), to_uri=_header(msg.headers, "To"),
+        sdp=sdp.decode("utf-8", "replace") if sdp is not None and keep_raw else None,
+        media=(media_of or sdp_media)(sdp) if sdp is not None else None,
+        info_digit=info_digit(msg.content_type, body) if method == "INFO" and request else None,
         raw=payload.data if keep_raw else None)

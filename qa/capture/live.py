@@ -192,9 +192,15 @@ class Capture:
         raise CaptureUnavailable(f"capture unavailable on {self.interface}: {why}")
 
     def _has_output(self) -> bool:
-        # a file left by an earlier capture of the same name does not count
-        return any(st.st_size > 0 and st.st_mtime >= self._started - 0.05
-                   for st in (f.stat() for f in self._written()))
+        for f in self._written():
+            try:
+                st = f.stat()
+            except OSError:  # rotated away meanwhile
+                continue
+            # a file left by an earlier capture of the same name does not count
+            if st.st_size > 0 and st.st_mtime >= self._started - 0.05:
+                return True
+        return False
 
     def _last_error(self) -> str:
         lines = [ln for ln in self.stderr_lines if ln]

@@ -23,7 +23,8 @@ class CaptureReader:
 
     The constructor checks the file header and raises :class:`PcapError` (a
     ``BadInput``: one line naming the file, exit 2) if it is not a capture. ``stats``
-    is filled while iterating and complete when iteration ends.
+    is filled while iterating (packets/bytes every 4096 frames, for progress) and
+    complete when iteration ends.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -45,12 +46,15 @@ class CaptureReader:
         ts = 0.0
         try:
             for rec in self.source:
-                if rec.__class__ is not tuple:
-                    stats.problems += 1
-                    yield rec  # type: ignore[misc]
+                if rec.__class__ is not tuple:  # damage in the file itself: capped like the rest
+                    sink.problem(rec.frame, rec.time, rec.rule, rec.reason, rec.severity)  # type: ignore[union-attr]
+                    yield from out
+                    out.clear()
                     continue
                 n, ts, lt, data = rec  # type: ignore[misc]
                 size += len(data)
+                if not n & 0xFFF:  # now and then, for progress bars
+                    stats.packets, stats.bytes, stats.last_time = n, size, ts
                 if n == 1:
                     stats.first_time = ts
                 linktypes[lt] = linktypes.get(lt, 0) + 1

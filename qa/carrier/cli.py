@@ -1,4 +1,5 @@
-"""``python -m qa.carrier serve`` / ``voipqa carrier serve``: run the native mock carrier.
+"""``python -m qa.carrier serve`` / ``voipqa carrier serve``: run the native mock carrier;
+``voipqa carrier render-freeswitch [--plan FILE] [--out DIR] [--check]``: its FreeSWITCH twin.
 
     python -m qa.carrier serve --plan carriers/numberplan.yaml --listen 127.0.0.1:5070 \\
         --cdr results/carrier-a.jsonl --name carrier-a [--transport udp,tcp] [-v]
@@ -20,6 +21,7 @@ from pathlib import Path
 from qa.errors import BadInput, VoipqaError
 
 DEFAULT_PLAN = Path("carriers/numberplan.yaml")
+DEFAULT_FREESWITCH = Path("carriers/freeswitch")
 DEFAULT_LISTEN = "127.0.0.1:5070"
 
 
@@ -79,11 +81,52 @@ def serve(plan: Path | str, listen: str, cdr: Path | str, name: str,
     return 0
 
 
+def render_freeswitch(plan: Path | str, out: Path | str, *, check_only: bool = False) -> int:
+    """Render the FreeSWITCH configuration; ``check_only``: exit 1 naming the files that differ.
+
+    Exit codes: 0 written / up to date, 1 drift (``--check``), 2 bad plan (one line).
+    """
+    from qa.carrier.freeswitch import check, render, write
+    from qa.carrier.plan import load_plan
+
+    try:
+        files = render(load_plan(plan))
+    except VoipqaError as exc:
+        print(f"carrier: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    if check_only:
+        stale = check(files, out)
+        for rel in stale:
+            print(f"{Path(out) / rel}: differs from a fresh render of {plan}", flush=True)
+        if stale:
+            print("run: voipqa carrier render-freeswitch", file=sys.stderr, flush=True)
+            return 1
+        print(f"{out}: up to date with {plan}", flush=True)
+        return 0
+    try:
+        written = write(files, out)
+    except OSError as exc:
+        print(f"carrier: --out {out}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        return 2
+    for path in written:
+        print(path, flush=True)
+    return 0
+
+
+def add_render_arguments(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--plan", type=Path, default=DEFAULT_PLAN, help="number plan YAML")
+    sp.add_argument("--out", type=Path, default=DEFAULT_FREESWITCH, help="output directory")
+    sp.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 naming the files that differ from a fresh render")
+
+
 def build_parser(prog: str = "python -m qa.carrier") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="The native mock carrier (SIP UAS).")
     sub = parser.add_subparsers(dest="command", required=True)
     sp = sub.add_parser("serve", help="answer calls per the number plan")
     add_serve_arguments(sp)
+    rp = sub.add_parser("render-freeswitch", help="generate carriers/freeswitch/ from the number plan")
+    add_render_arguments(rp)
     return parser
 
 
@@ -100,12 +143,14 @@ def add_serve_arguments(sp: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m qa.carrier serve ...``; also accepts argv without the 'serve' word."""
     args_in = list(sys.argv[1:] if argv is None else argv)
-    if not args_in or args_in[0] not in ("serve", "-h", "--help"):
+    if not args_in or args_in[0] not in ("serve", "render-freeswitch", "-h", "--help"):
         args_in = ["serve", *args_in]
     try:
         args = build_parser().parse_args(args_in)
     except SystemExit as exc:     # argparse: usage error -> 2
         return int(exc.code or 0)
+    if args.command == "render-freeswitch":
+        return render_freeswitch(args.plan, args.out, check_only=args.check)
     return serve_from_args(args)
 
 

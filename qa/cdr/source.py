@@ -185,7 +185,7 @@ def _rebase_sqlite(dsn: str, base: Path) -> str:
     return dsn
 
 
-def wait_for_rows(source: CdrSource, call_id: str, *, expect: bool, timeout: float = 3.0) -> list[Row]:
+def wait_for_rows(source: CdrSource, call_id: str, *, expect: bool, timeout: float = 10.0) -> list[Row]:
     """Poll until rows appear (platforms write CDRs just after the BYE) or the timeout ends.
 
     With ``expect=False`` a short grace period still passes, so a CDR written late for a

@@ -160,8 +160,9 @@ def _summary(result: Any) -> Table:
 
 def _problem_table(calls: list[Any]) -> Table:
     table = Table(title="Calls with discrepancies")
-    for column in ("case", "call-id", "status", "field", "detail"):
-        table.add_column(column, overflow="fold")
+    for column in ("case", "call-id", "problem", "field", "detail"):
+        # Call-IDs and kinds are what users grep for: never broken across lines
+        table.add_column(column, overflow="fold", no_wrap=column in ("call-id", "problem"))
     for call in calls:
         for problem in call.problems:
             table.add_row(call.case, call.call_id, problem.kind, problem.field or "", problem.detail)
@@ -171,7 +172,7 @@ def _problem_table(calls: list[Any]) -> Table:
 def _orphan_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title)
     for column in ("call-id", "from", "to", "duration", "code"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "call-id")
     for row in rows:
         table.add_row(*(str(row.get(k) if row.get(k) is not None else "") for k in
                         ("call_id", "from_user", "to_user", "duration", "sip_code")))

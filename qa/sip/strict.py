@@ -171,7 +171,8 @@ _DIGEST_QUOTED = frozenset({"username", "realm", "nonce", "uri", "response", "cn
 _DIGEST_UNQUOTED = frozenset({"algorithm", "nc", "stale"})
 _KEY_CACHE: dict[str, str] = {}
 # One header line plus its continuation lines (§7.3.1); the name part is checked separately.
-_RE_HEADER_LINE = re.compile(r"([^:\r\n]*):([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)(?:\r?\n|\Z)")
+_LINE_TEXT = r"[^\r\n]*(?:\r(?!\n)[^\r\n]*)*"  # a lone CR is reported once, by _section_checks
+_RE_HEADER_LINE = re.compile(rf"([^:\r\n]*):({_LINE_TEXT}(?:\r?\n[ \t]{_LINE_TEXT})*)(?:\r?\n|\Z)")
 
 
 class _Checker:
@@ -850,7 +851,7 @@ def _h_accept(c: _Checker, value: str, off: int, key: str) -> None:
 def _h_auth(c: _Checker, value: str, off: int, key: str) -> None:
     m = _RE_AUTH.fullmatch(value)
     if m is None:
-        if _quote_end(value, value.find('"')) < 0 and '"' in value:
+        if _split_unquoted(value, ",") is None:
             c.err(off + value.find('"'), "sip.header.syntax",
                   f"unterminated quoted string in {pretty_name(key)} (RFC 3261 §25.1)")
         else:

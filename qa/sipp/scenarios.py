@@ -182,6 +182,8 @@ def _callee_bye() -> list[str]:
 
 def render(spec: Spec) -> str:
     """The complete scenario file for ``spec``."""
+    if "--" in spec.doc:
+        raise ValueError(f"{spec.name}: '--' is not allowed in an XML comment")
     parts = [
         '<?xml version="1.0" encoding="ISO-8859-1" ?>',
         '<!DOCTYPE scenario SYSTEM "sipp.dtd">',
@@ -252,7 +254,7 @@ UAC_CALL = Spec(
 UAC_LARGE_INVITE = Spec(
     name="uac_large_invite",
     doc=_doc("voipqa customer call whose INVITE is padded past the UDP limit (RFC 3261 18.1.1:\n"
-             "  1300 bytes with an unknown path MTU) -- the platform should relay it over TCP.",
+             "  1300 bytes with an unknown path MTU); the platform should relay it over TCP.",
              "uac_large_invite", "-d 1000 -key padding \"$(printf 'x%.0s' {1..1500})\" ",
              "         padding         value of the X-Padding header (qa.sipp.Agent: key\n"
              "                         padding_bytes, default 1500, becomes that many 'x')",
@@ -276,7 +278,9 @@ UAC_DTMF = Spec(
           + pause_for_key("media_ms")),
 )
 
-_INFO_LOOP = """  <!-- one INFO per digit: take the first character of what is left, send it, repeat -->
+_INFO_LOOP = """  <!-- one INFO per digit: take the first character of what is left, send it, repeat.
+       CSeq counts on from the INVITE's in info_cseq; SIPp prints a number variable as
+       "3.000000", so its integer part is cut out into the string variable cseq. -->
   <nop hide="true"><action>
     <assignstr assign_to="digits_left" value="[dtmf_digits]"/>
     <assign assign_to="info_cseq" value="2"/>
@@ -289,6 +293,8 @@ _INFO_LOOP = """  <!-- one INFO per digit: take the first character of what is l
     <strcmp assign_to="left_cmp" variable="digits_left" value=""/>
     <test assign_to="more_digits" variable="left_cmp" compare="not_equal" value="0"/>
     <add assign_to="info_cseq" value="1"/>
+    <assignstr assign_to="cseq_text" value="[$info_cseq]"/>
+    <ereg regexp="^[0-9]+" search_in="var" variable="cseq_text" assign_to="cseq"/>
   </action></nop>
 {send}
   <recv response="100" optional="true" response_txn="info"/>
@@ -296,7 +302,11 @@ _INFO_LOOP = """  <!-- one INFO per digit: take the first character of what is l
   <recv response="200" response_txn="info"/>
   <pause milliseconds="100"/>
   <nop hide="true" next="next_digit" test="more_digits"/>
-  <nop hide="true"><action><add assign_to="info_cseq" value="1"/></action></nop>"""
+  <nop hide="true"><action>
+    <add assign_to="info_cseq" value="1"/>
+    <assignstr assign_to="cseq_text" value="[$info_cseq]"/>
+    <ereg regexp="^[0-9]+" search_in="var" variable="cseq_text" assign_to="cseq"/>
+  </action></nop>"""
 
 UAC_DTMF_INFO = Spec(
     name="uac_dtmf_info",
@@ -309,11 +319,11 @@ UAC_DTMF_INFO = Spec(
              "  variable with <ereg search_in=\"var\">, keeps the rest, and jumps back while\n"
              "  something is left (actions.log gets one 'dtmf-info:' line per digit)."),
     talk=_INFO_LOOP.format(
-        send=send(in_dialog("INFO", "[$info_cseq]", "info[$info_cseq]", headers=("Content-Type: application/dtmf-relay",),
+        send=send(in_dialog("INFO", "[$cseq]", "info[$cseq]", headers=("Content-Type: application/dtmf-relay",),
                             body="Signal=[$digit]\nDuration=160"), retrans="500", start_txn="info"),
         failures="\n".join(recv(response=str(c), optional="true", response_txn="info", next="hangup")
                            for c in (403, 404, 405, 406, 415, 481, 488, 500, 501, 503))),
-    bye_cseq="[$info_cseq]",
+    bye_cseq="[$cseq]",
 )
 
 UAC_SESSION_TIMER = Spec(
@@ -340,7 +350,7 @@ def _cancel_request(n: int) -> str:
         "[routes]", _FROM, "To: <sip:[service]@[domain]>", "Call-ID: [call_id]", f"CSeq: {n} CANCEL",
         "Max-Forwards: 70", "Content-Length: 0",
     ]
-    return send(lines, retrans="500", start_txn=f"cancel{n}")
+    return send(lines, retrans="500")
 
 
 def _cancel_on_ringing(n: int) -> str:
@@ -351,10 +361,9 @@ def _cancel_on_ringing(n: int) -> str:
         label(f"ringing{n}"), pause_for_key("cancel_ms"), _cancel_request(n),
         recv(response="180", optional="true", response_txn=txn),
         recv(response="183", optional="true", response_txn=txn),
-        recv(response="200", optional="true", response_txn=txn, next=f"answered{n}"),
-        recv(response="481", optional="true", response_txn=f"cancel{n}", next=f"wait_final{n}"),
-        recv(response="200", response_txn=f"cancel{n}"),
-        label(f"wait_final{n}"),
+        # the CANCEL shares the INVITE's branch, so response_txn cannot tell their 200s
+        # apart; without it SIPp matches the CSeq method of the request just sent
+        recv(response="200"),
         recv(response="487", optional="true", response_txn=txn, next=f"failed{n}"),
         recv(response="200", response_txn=txn, next=f"answered{n}"),
     ])
@@ -365,7 +374,9 @@ UAC_CANCEL = Spec(
     doc=_doc("voipqa customer call cancelled while it rings.", "uac_cancel", "-key cancel_ms 1000 ",
              "         cancel_ms       how long after the first 180/183 the caller sends CANCEL",
              "  On 180/183: wait [cancel_ms], CANCEL -> 200 (CANCEL) -> 487 -> ACK -> end.\n"
-             "  If the 200 to the INVITE wins the race, ACK -> BYE -> 200 (final_code 200)."),
+             "  If the 200 to the INVITE arrives after the CANCEL's 200 (it won the race),\n"
+             "  ACK -> BYE -> 200 (final_code 200). A 2xx before the CANCEL's 200, or a\n"
+             "  provisional during the wait, fails the call (SIPp: unexpected message)."),
     talk="  <!-- answered before our CANCEL arrived: hang up at once -->",
     on_ringing=_cancel_on_ringing,
 )

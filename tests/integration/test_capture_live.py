@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,11 +26,21 @@ def _tool_works(name: str) -> bool:
 
 
 def _gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (a zombie waiting for its reaper counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
         return True
-    return False
+    return "\nState:\tZ" in status
+
+
+CRASHER = """
+import sys, time
+from qa.capture import Capture
+cap = Capture(sys.argv[1], ports=[int(sys.argv[2])]).start()
+print(cap.proc.pid, flush=True)
+time.sleep(60)
+"""
 
 
 def _send_udp(port: int, payloads: list[bytes]) -> None:
@@ -121,3 +134,27 @@ def test_bad_interface_is_capture_unavailable(tmp_path: Path) -> None:
     with pytest.raises(CaptureUnavailable, match="voipqa-no-such-if0"):
         cap.start()
     assert cap.proc is None
+
+
+@pytest.mark.integration
+def test_capture_dies_with_its_parent(tmp_path: Path) -> None:
+    if not (_tool_works("dumpcap") or _tool_works("tcpdump")):
+        pytest.skip("no capture tool")
+    (port,) = allocate_ports(1)
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", CRASHER, str(tmp_path / "c.pcap"), str(port)],
+                              cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline()  # type: ignore[union-attr]
+        child = int(line)
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(30)
+        parent.stdout.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 20
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    died = _gone(child)
+    if not died:
+        os.kill(child, signal.SIGKILL)  # do not leave a capture running
+    assert died

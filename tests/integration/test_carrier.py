@@ -15,6 +15,8 @@ import pytest
 
 from qa.carrier.cdr import read_cdrs
 from qa.ports import allocate_ports
+from qa.rtp import RtpPacket, ulaw_encode
+from qa.rtp.dtmf_tones import dtmf_tone_pcm
 from qa.sdp import SessionDescription
 from qa.sip import parse_message
 
@@ -384,3 +386,176 @@ def test_port_taken_exits_2_with_one_line(carrier, tmp_path):
     assert res.returncode == 2 and res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and re.search(rf"cannot listen on 127\.0\.0\.1:{carrier.port}", lines[0])
+
+
+# ------------------------------------------------------------------------ issue 3: media, DTMF, per-carrier
+
+
+
+class RawCall:
+    """One call over raw UDP sockets (SIP + RTP), for what SIPp cannot easily show."""
+
+    def __init__(self, carrier: CarrierProc, number: str, tag: str) -> None:
+        self.carrier, self.number = carrier, number
+        self.sip_port, self.rtp_port = allocate_ports(2)
+        self.call_id = f"{tag}-{time.time()}@127.0.0.1"
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind(("127.0.0.1", self.sip_port))
+        self.rtp.bind(("127.0.0.1", self.rtp_port))
+        self.dest = ("127.0.0.1", carrier.port)
+        self.cseq = 1
+        self.to_tag = ""
+        self.media_port = 0
+
+    def close(self) -> None:
+        self.sip.close()
+        self.rtp.close()
+
+    def invite(self) -> None:
+        self.sip.sendto(_invite(self.carrier.port, self.sip_port, self.number, self.call_id, self.rtp_port,
+                                f"z9hG4bK-{self.call_id}"), self.dest)
+
+    def answer(self) -> None:
+        self.invite()
+        ok, _ = _recv_until(self.sip, lambda m: getattr(m, "status", 0) >= 200)
+        assert ok.status == 200, ok.status
+        self.to_tag = ok.to_tag
+        self.media_port = SessionDescription.parse(ok.body).media[0].port
+        self.request("ACK", wait=False)
+
+    def request(self, method: str, body: str = "", ctype: str = "", wait: bool = True):
+        self.cseq += 1
+        cseq = 1 if method == "ACK" else self.cseq
+        msg = _in_dialog(method, self.carrier.port, self.sip_port, self.number, self.call_id, self.to_tag,
+                         cseq, f"z9hG4bK-{method}-{self.cseq}")
+        if body:
+            msg = msg.replace(b"Content-Length: 0\r\n\r\n",
+                              f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        self.sip.sendto(msg, self.dest)
+        if wait:
+            resp, _ = _recv_until(self.sip, lambda m: getattr(m, "status", 0) >= 200 and m.cseq[1] == method)
+            return resp
+        return None
+
+    def send_rtp(self, packets: list[bytes], pace: float = 0.0) -> None:
+        for p in packets:
+            self.rtp.sendto(p, ("127.0.0.1", self.media_port))
+            if pace:
+                time.sleep(pace)
+
+    def receive_rtp(self, seconds: float) -> list[tuple[float, RtpPacket]]:
+        got = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.rtp.settimeout(left)
+            try:
+                data, _ = self.rtp.recvfrom(2048)
+            except socket.timeout:
+                break
+            got.append((time.monotonic(), RtpPacket.parse(data)))
+        return got
+
+
+def _ulaw_packets(pcm: bytes, ssrc: int = 0x1234, seq0: int = 0) -> list[bytes]:
+    payload = ulaw_encode(pcm)
+    return [bytes(RtpPacket(payload_type=0, sequence_number=seq0 + i, timestamp=160 * (seq0 + i), ssrc=ssrc,
+                            payload=payload[160 * i:160 * (i + 1)])) for i in range(len(payload) // 160)]
+
+
+def test_silence_rtp_at_50pps_with_negotiated_pt_and_stop_after_3s(carrier):
+    call = RawCall(carrier, "15550070", "stop")
+    try:
+        call.answer()
+        t0 = time.monotonic()
+        call.send_rtp(_ulaw_packets(bytes(3200)))            # 10 packets of ours, PT 0
+        got = call.receive_rtp(4.5)
+        assert got, "the carrier sent no RTP"
+        first, last = got[0][0], got[-1][0]
+        pkts = [p for _, p in got]
+        assert {p.payload_type for p in pkts} == {0} and len({p.ssrc for p in pkts}) == 1
+        assert all(p.payload == b"\xff" * 160 for p in pkts)
+        seqs = [p.sequence_number for p in pkts]
+        assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:]))
+        assert all((b.timestamp - a.timestamp) & 0xFFFFFFFF == 160 for a, b in zip(pkts, pkts[1:]))
+        rate = (len(pkts) - 1) / (last - first)
+        assert 40 <= rate <= 60, rate                        # 50 packets/s, generous for a loaded CI
+        assert 2.7 <= last - t0 <= 3.6 and 130 <= len(pkts) <= 165
+        assert call.receive_rtp(1.0) == []                   # stopped, and the call is still up
+        assert call.request("BYE").status == 200
+    finally:
+        call.close()
+    row = [r for r in carrier.new_cdrs(1) if r["call_id"] == call.call_id][0]
+    assert row["rtp_packets_out"] == len(pkts) and row["rtp_payload_types_out"] == [0]
+    assert row["rtp_packets_in"] == 10 and row["rtp_payload_types_in"] == [0]
+    assert row["route"] == "rtp-stops-after-3s" and row["ended_by"] == "caller"
+
+
+def test_dtmf_inband_info_and_rfc4733_heard_in_order(carrier):
+    call = RawCall(carrier, "15550080", "dtmf")
+    try:
+        call.answer()
+        call.send_rtp(_ulaw_packets(dtmf_tone_pcm("159#", on_ms=80, off_ms=80, level_dbm0=-12)), pace=0.002)
+        time.sleep(0.5)
+        assert call.request("INFO", "Signal=*\r\nDuration=160\r\n", "application/dtmf-relay").status == 200
+        assert call.request("INFO", "0", "application/dtmf").status == 200
+        events = [_rtp(101, 500 + i, 90000, bytes([7, 0x0A if i < 3 else 0x8A]) + (160 * (i + 1)).to_bytes(2, "big"))
+                  for i in range(6)]
+        call.send_rtp(events)
+        time.sleep(0.5)
+        heard_rtp = call.receive_rtp(0.3)
+        assert call.request("BYE").status == 200
+    finally:
+        call.close()
+    row = [r for r in carrier.new_cdrs(1) if r["call_id"] == call.call_id][0]
+    assert row["dtmf_heard"] == "159#*07"
+    assert [e["via"] for e in row["dtmf_events"]] == ["inband"] * 4 + ["info"] * 2 + ["rfc4733"]
+    assert row["rtp_payload_types_in"] == [0, 101] and row["rtp_payload_types_out"] == [0]
+    assert heard_rtp and all(p.payload_type == 0 for _, p in heard_rtp)   # silence, not our tones back
+
+
+@pytest.fixture(scope="module")
+def carrier_c(tmp_path_factory):
+    c = CarrierProc(tmp_path_factory.mktemp("carrier-c"), "--t1", "0.05", name="carrier-c")
+    yield c
+    assert c.stop() == 0
+
+
+def test_blackhole_no_response_then_timeout_cdr(carrier_c):
+    call = RawCall(carrier_c, "16660020", "bh")
+    try:
+        call.invite()
+        time.sleep(0.3)
+        call.invite()                                        # a retransmission: absorbed too
+        call.sip.settimeout(2.0)
+        with pytest.raises(socket.timeout):
+            call.sip.recvfrom(65535)
+    finally:
+        call.close()
+    row, = carrier_c.new_cdrs(1, timeout=5)                 # 64*T1 = 3.2 s with --t1 0.05
+    assert (row["call_id"], row["final_code"], row["ended_by"]) == (call.call_id, None, "timeout")
+    assert row["route"] == "failover-blackhole-on-c" and row["carrier"] == "carrier-c"
+
+
+@pytest.mark.parametrize("number", ["16660010", "16660020"])
+def test_per_carrier_route_other_carriers_answer(carrier, number):
+    call = RawCall(carrier, number, "fo")
+    try:
+        call.answer()
+        assert call.request("BYE").status == 200
+    finally:
+        call.close()
+    row = [r for r in carrier.new_cdrs(1) if r["call_id"] == call.call_id][0]
+    assert row["route"] == "failover-fallback" and row["final_code"] == 200 and row["carrier"] == "carrier-a"
+
+
+def test_per_carrier_route_carrier_c_rejects_503(carrier_c):
+    call = RawCall(carrier_c, "16660010", "fo503")
+    try:
+        call.invite()
+        final, got = _recv_until(call.sip, lambda m: getattr(m, "status", 0) >= 200)
+        assert [m.status for m in got] == [100, 503]
+    finally:
+        call.close()
+    row, = carrier_c.new_cdrs(1)
+    assert (row["final_code"], row["route"]) == (503, "failover-503-on-c")

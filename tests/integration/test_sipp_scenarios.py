@@ -217,7 +217,7 @@ _UAS_EXPIRES = _UAS_HEAD.format(name="answer, BYE at expiry") + """  <send retra
   <pause milliseconds="2000"/>
   <send retrans="500">
     <![CDATA[
-      BYE [last_Contact:] SIP/2.0
+      BYE [$contact] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: [$to]
       To: [$from]
@@ -248,6 +248,7 @@ def _uas_expires_xml() -> str:
     <action>
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="from"/>
       <ereg regexp=".*" search_in="hdr" header="To:" assign_to="to"/>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="contact"/>
     </action>
   </recv>""").replace("From: [$to]", "From: [$to];tag=uas[call_number]")
 

@@ -432,3 +432,41 @@ def test_corpus_sip_messages_match_tshark(name: str) -> None:
     assert not problems
     assert seen == _tshark_counts()[name]
     assert reader.stats.packets > 0
+
+
+# -- bounded state and output -------------------------------------------------------------------
+
+def test_tcp_state_does_not_grow_with_the_number_of_connections() -> None:
+    sink = Sink(CaptureStats())
+    tcp = TcpReassembler(sink, max_streams=50)
+    n = 0
+    for port in range(1000, 1400):
+        m = sip(port)
+        segs = [tcp_packet(A, port, B, 5060, seq=0, flags="S"), tcp_packet(A, port, B, 5060, m, seq=1),
+                tcp_packet(A, port, B, 5060, seq=1 + len(m), flags="FA")]
+        if port % 2:  # half never close: the stream table evicts them
+            segs.pop()
+        for seg in segs:
+            n += 1
+            tcp.segment(n, float(n), A, B, 4, seg, 20, len(seg))
+    assert len(tcp.streams) <= 50
+    assert sink.stats.tcp_messages == 400 and sink.stats.tcp_streams == 400
+
+
+def test_pending_fragments_are_bounded() -> None:
+    from qa.capture.decode import Reassembler
+    sink = Sink(CaptureStats())
+    frags = Reassembler(sink, max_pending=10)
+    for ident in range(100):
+        frags.add((b"k", ident, 17), ident, 0.0, 0, b"x" * 8, True)
+    assert len(frags.pending) == 10
+    assert sum(1 for p in sink.out if p.rule == "ip.frag.overflow") == 90
+
+
+def test_repeated_problems_are_capped_and_summed_up(tmp_path: Path) -> None:
+    bad = bytes([0x41]) + IP4[1:]
+    reader = CaptureReader(pcap(tmp_path, [bad] * 150))
+    problems = list(reader)
+    assert len(problems) == 101
+    assert problems[-1].rule == "capture.suppressed" and "50 more 'ip.bad-header'" in problems[-1].reason
+    assert reader.stats.problems == 150 and reader.stats.packets == 150

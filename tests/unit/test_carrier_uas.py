@@ -10,6 +10,8 @@ from qa.carrier.media import HeardDigit, MediaSession, MediaSpec
 from qa.carrier.plan import load_plan, parse_plan
 from qa.carrier.uas import (Carrier, CancelTimer, CloseMedia, OpenMedia, Send, StartMedia, StartTimer,
                             StopMedia, WriteCdr)
+from qa.rtp import RtpPacket, alaw_encode, ulaw_decode, ulaw_encode
+from qa.rtp.dtmf_tones import InbandDtmfDetector, dtmf_tone_pcm
 from qa.sip import Request, Response, parse_message, parse_name_addr
 from qa.sdp import SessionDescription
 
@@ -738,8 +740,6 @@ def test_digits_not_collected_when_route_says_no():
 
 # ------------------------------------------------------------------------ media generation / in-band DTMF
 
-from qa.rtp import RtpPacket, alaw_encode, ulaw_encode          # noqa: E402
-from qa.rtp.dtmf_tones import dtmf_tone_pcm                     # noqa: E402
 
 
 def _packets_of(pcm: bytes, encode=ulaw_encode, pt: int = 0, ssrc: int = 7) -> list[bytes]:
@@ -780,8 +780,6 @@ def test_generated_frame_per_codec(codec, pt, rate, size, step):
 
 
 def test_tone_mode_is_1khz_and_echo_mode_generates_nothing():
-    from qa.rtp import ulaw_decode
-    from qa.rtp.dtmf_tones import InbandDtmfDetector
     m = MediaSession(MediaSpec(mode="tone", codec="PCMU", payload_type=0, remote=("h", 1)))
     m.start()
     payload = RtpPacket.parse(m.next_packet()[0]).payload

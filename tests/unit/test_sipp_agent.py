@@ -128,8 +128,12 @@ def test_scenario_resolution(tmp_path):
         Agent("nope").check_scenario()
 
 
+SCENARIOS = ("uac_call", "uac_register", "uas_answer", "uac_dtmf", "uac_dtmf_info",
+             "uac_session_timer", "uac_large_invite", "uac_cancel")
+
+
 def test_shipped_scenarios_are_well_formed_and_document_their_command():
-    for name in ("uac_call", "uac_register", "uas_answer"):
+    for name in SCENARIOS:
         path = SIPP_DIR / f"{name}.xml"
         xml.dom.minidom.parse(str(path))
         text = path.read_text()
@@ -345,3 +349,78 @@ def test_free_port_helper_sanity():
     for port in (agent.port, agent.control_port):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", port))
+
+
+# -- generated scenarios, new keys, new CallResult fields ---------------------------------
+def test_generated_scenarios_are_up_to_date():
+    from qa.sipp import scenarios
+
+    for path, text in scenarios.files().items():
+        assert path.read_text(encoding="iso-8859-1") == text, (
+            f"{path.name} differs from qa/sipp/scenarios.py: run python -m qa.sipp.scenarios")
+    assert scenarios.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("name", ["uac_dtmf", "uac_dtmf_info", "uac_session_timer",
+                                  "uac_large_invite", "uac_cancel"])
+def test_new_scenarios_share_the_call_flow(name):
+    text = (SIPP_DIR / f"{name}.xml").read_text()
+    for code in (403, 404, 486, 488, 503):
+        assert f'<recv response="{code}" optional="true" response_txn="invite1" next="failed1"/>' in text
+    assert 'next="callee_bye"' in text and "[authentication]" in text
+    assert '<recv response="407" optional="true" auth="true" response_txn="invite1" next="auth"/>' in text
+
+
+def test_scenario_specific_elements():
+    read = lambda n: (SIPP_DIR / f"{n}.xml").read_text()  # noqa: E731
+    assert '<exec play_pcap_audio="[media_pcap]"/>' in read("uac_dtmf")
+    assert '<pause variable="media_ms"/>' in read("uac_dtmf")
+    info = read("uac_dtmf_info")
+    assert "Content-Type: application/dtmf-relay" in info and "Signal=[$digit]" in info
+    assert 'search_in="var" variable="digits_left"' in info and "CSeq: [$cseq] INFO" in info
+    timer = read("uac_session_timer")
+    assert "Session-Expires: [session_expires];refresher=uac" in timer and "Min-SE: [min_se]" in timer
+    assert "Supported: timer" in timer and "<send retrans=\"500\" start_txn=\"bye\">" not in timer
+    assert "X-Padding: [padding]" in read("uac_large_invite")
+    cancel = read("uac_cancel")
+    assert "CSeq: 1 CANCEL" in cancel and "branch=z9hG4bK-[pid]-[call_number]-inv1" in cancel
+    assert '<pause variable="cancel_ms"/>' in cancel
+
+
+def test_new_keys_get_defaults_only_where_used(tmp_path):
+    keys = _keys(Agent("uac_session_timer", remote="127.0.0.1:5060", service="1").argv(tmp_path))
+    assert keys["session_expires"] == "1800" and keys["min_se"] == "90"
+    assert "padding" not in keys and "cancel_ms" not in keys and "dtmf_digits" not in keys
+    keys = _keys(Agent("uac_large_invite", remote="127.0.0.1:5060", service="1",
+                       keys={"padding_bytes": "2000"}).argv(tmp_path))
+    assert keys["padding"] == "x" * 2000 and "padding_bytes" not in keys
+    keys = _keys(Agent("uac_dtmf_info", remote="127.0.0.1:5060", service="1", dtmf="12*#abcd").argv(tmp_path))
+    assert keys["dtmf_digits"] == "12*#ABCD"
+    keys = _keys(Agent("uac_cancel", remote="127.0.0.1:5060", service="1").argv(tmp_path))
+    assert keys["cancel_ms"] == "1000"
+
+
+@pytest.mark.parametrize("bad", ["", "12x", "1" * 17])
+def test_bad_dtmf_and_padding(bad, tmp_path):
+    with pytest.raises(BadInput, match="dtmf"):
+        Agent("uac_dtmf_info", dtmf=bad)
+    with pytest.raises(BadInput, match="padding_bytes"):
+        Agent("uac_large_invite", remote="127.0.0.1:5060", keys={"padding_bytes": "x"}).argv(tmp_path)
+
+
+def test_callresult_session_timer_fields():
+    granted = (_entry("10:00:00.000000", "sent", _req("INVITE", 1, branch="b1", body=SDP_OFFER,
+                                                      extra="Session-Expires: 90;refresher=uac\n"))
+               + _entry("10:00:00.100000", "received", _resp(200, "OK", 1, branch="b1", body=SDP_ANSWER,
+                                                             extra="Session-Expires: 120;refresher=uas\n")))
+    (call,) = build_calls(parse_message_log(granted))
+    assert call.session_expires == 120 and call.min_se is None
+    size = len(_req("INVITE", 1, branch="b1", body=SDP_OFFER,
+                    extra="Session-Expires: 90;refresher=uac\n").replace("\n", "\r\n").encode())
+    assert call.request_bytes == size and call.transport_sent == "udp"
+    too_small = (_entry("10:00:00.000000", "sent", _req("INVITE", 1, branch="b1", body=SDP_OFFER), "TCP")
+                 + _entry("10:00:00.100000", "received", _resp(422, "Session Interval Too Small", 1,
+                                                               branch="b1", extra="Min-SE: 90\n"), "TCP"))
+    (call,) = build_calls(parse_message_log(too_small))
+    assert call.final_code == 422 and call.min_se == 90 and call.session_expires is None
+    assert call.transport_sent == "tcp" and call.dtmf_sent is None
