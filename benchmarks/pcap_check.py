@@ -43,12 +43,17 @@ class Timing:
     name: str
     packets: int
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float | None = None
     note: str = ""
 
     @property
     def rate(self) -> float:
         return self.packets / self.seconds if self.seconds else float("inf")
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.packets / self.cpu_seconds if self.cpu_seconds else float("inf")
 
 
 # -- recording ---------------------------------------------------------------------------
@@ -112,8 +117,8 @@ def record(out: Path, packets: int, rate: float) -> Path:
 
 
 # -- measuring ---------------------------------------------------------------------------
-def _child(argv: list[str], timeout: float) -> tuple[float, float, int]:
-    """Run argv with output discarded; (seconds, peak RSS MB, exit code)."""
+def _child(argv: list[str], timeout: float) -> tuple[float, float, float, int]:
+    """Run argv with output discarded; (seconds, CPU seconds, peak RSS MB, exit code)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = start + timeout
@@ -124,37 +129,38 @@ def _child(argv: list[str], timeout: float) -> tuple[float, float, int]:
         if time.perf_counter() > deadline:
             proc.kill()
             pid, status, usage = os.wait4(proc.pid, 0)
-            return float("nan"), usage.ru_maxrss / 1024, -9
+            return float("nan"), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, -9
         time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode
+    return (time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+            proc.returncode)
 
 
 def time_inprocess(path: Path, packets: int) -> Timing:
     from qa.analysis.engine import analyze
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = analyze(path, keep_calls=0)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Timing("voipqa (in-process)", report.packets, seconds, peak,
+    return Timing("voipqa (in-process)", report.packets, seconds, cpu, peak,
                   f"{report.sip_messages:,} SIP, {report.calls:,} calls, {sum(report.rule_counts.values()):,} "
                   f"findings; RSS before {before:.0f} MB")
 
 
 def time_cli(path: Path, packets: int, timeout: float) -> Timing:
     argv = [sys.executable, "-m", "qa.cli", "pcap", "check", str(path), "--json"]
-    seconds, rss, code = _child(argv, timeout)
-    return Timing("voipqa pcap check (CLI)", packets, seconds, rss, f"exit {code}")
+    seconds, cpu, rss, code = _child(argv, timeout)
+    return Timing("voipqa pcap check (CLI)", packets, seconds, cpu, rss, f"exit {code}")
 
 
 def time_tshark(path: Path, packets: int, timeout: float) -> Timing:
     argv = [require_tool("tshark"), "-r", str(path), "-Y", "sip", "-T", "fields",
             "-e", "sip.Call-ID", "-e", "sip.Status-Code"]
-    seconds, rss, code = _child(argv, timeout)
+    seconds, cpu, rss, code = _child(argv, timeout)
     note = f"exit {code}" + (f" (killed after {timeout:.0f} s)" if code == -9 else "")
-    return Timing("tshark -Y sip -T fields", packets, seconds, rss, note)
+    return Timing("tshark -Y sip -T fields", packets, seconds, cpu, rss, note)
 
 
 def time_pyshark(path: Path, prefix: int) -> Timing:
@@ -162,7 +168,8 @@ def time_pyshark(path: Path, prefix: int) -> Timing:
 
     cap = pyshark.FileCapture(str(path), keep_packets=False)
     n = 0
-    start = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         for _ in cap:
             n += 1
@@ -170,8 +177,10 @@ def time_pyshark(path: Path, prefix: int) -> Timing:
                 break
     finally:
         cap.close()
-    seconds = time.perf_counter() - start
-    return Timing("pyshark FileCapture", n, seconds, None,
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # its tshark, once reaped
+    cpu += (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    return Timing("pyshark FileCapture", n, seconds, cpu, None,
                   f"measured on the first {n:,} packets, rate extrapolated to the whole file")
 
 
@@ -204,14 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     tshark = time_tshark(path, packets, args.tshark_timeout)
     pysh = time_pyshark(path, args.pyshark_prefix)
     rows = [ours, cli, tshark, pysh]
-    print(f"{'tool':32} {'packets':>10} {'seconds':>9} {'packets/s':>11} {'peak RSS':>9}  note")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine: "
+          "wall-clock rates depend on it, CPU-time rates much less)")
+    print(f"{'tool':32} {'packets':>10} {'wall s':>8} {'pkts/s':>9} {'CPU s':>8} {'pkts/CPU-s':>10} "
+          f"{'peak RSS':>9}  note")
     for t in rows:
         rss = f"{t.peak_rss_mb:.0f} MB" if t.peak_rss_mb is not None else "-"
-        print(f"{t.name:32} {t.packets:>10,} {t.seconds:>9.2f} {t.rate:>11,.0f} {rss:>9}  {t.note}")
+        print(f"{t.name:32} {t.packets:>10,} {t.seconds:>8.2f} {t.rate:>9,.0f} {t.cpu_seconds:>8.2f} "
+              f"{t.cpu_rate:>10,.0f} {rss:>9}  {t.note}")
     print()
     for mine in (ours, cli):
-        print(f"{mine.name}: {mine.rate / tshark.rate:.1f}x tshark fields (want >= 5x), "
-              f"{mine.rate / pysh.rate:.0f}x pyshark (want >= 50x; pyshark extrapolated), "
+        print(f"{mine.name}: wall {mine.rate / tshark.rate:.1f}x tshark fields (want >= 5x), "
+              f"{mine.rate / pysh.rate:.0f}x pyshark (want >= 50x; pyshark extrapolated); "
+              f"CPU time {mine.cpu_rate / tshark.cpu_rate:.1f}x tshark, {mine.cpu_rate / pysh.cpu_rate:.0f}x pyshark; "
               f"peak RSS {mine.peak_rss_mb:.0f} MB (want < 200 MB)")
     ok = (cli.rate >= 5 * tshark.rate and cli.rate >= 50 * pysh.rate
           and (cli.peak_rss_mb or 0) < 200 and packets >= 200_000)

@@ -57,8 +57,7 @@ class SipEvent:
     from_tag: str | None
     to_tag: str | None
     branch: str | None
-    from_uri: str | None = None
-    to_uri: str | None = None
+    headers: list[tuple[str, str]] | None = None   # (name, value), read once per call
     sdp: str | None = None
     media: list[tuple[str, int, dict[int, tuple[str, int]], int | None, str, list[str]]] | None = None
     info_digit: str | None = None
@@ -166,9 +165,11 @@ class _Call:
                  "streams", "targets", "media_keys", "keep_raw", "origin_final", "pdd_done")
 
     def __init__(self, ev: SipEvent, keep_raw: bool) -> None:
+        headers = ev.headers or ()
         self.summary = CallSummary(call_id=ev.call_id, kind=ev.method if ev.is_request else "?",
                                    first_frame=ev.frame, start=ev.time, end=ev.time,
-                                   from_uri=ev.from_uri, to_uri=ev.to_uri)
+                                   from_uri=next((v for n, v in headers if n == "From"), None),
+                                   to_uri=next((v for n, v in headers if n == "To"), None))
         self.caller_tag = ev.from_tag if ev.is_request else None
         if ev.is_request:
             self.summary.caller, self.summary.callee = ev.src, ev.dst

@@ -63,12 +63,11 @@ class Report:
 
 
 def _checkers() -> tuple[Callable[[bytes], list[Problem]], Callable[[bytes], object],
-                         Callable[[bytes], list[Problem]] | None]:
+                         Callable[[bytes], list[Problem]]]:
+    """The strict SIP check, the lenient reader and the strict SDP check."""
+    from qa.sdp.strict import check_sdp
     from qa.sip import lenient, strict
-    try:
-        from qa.sdp.strict import check_sdp
-    except ImportError:  # pragma: no cover - the SDP checker ships with the SIP one
-        check_sdp = None
+
     return strict.check_message, lenient.read, check_sdp
 
 

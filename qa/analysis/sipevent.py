@@ -63,10 +63,6 @@ def is_sdp(content_type: str | None) -> bool:
     return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
 
 
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    return next((v for n, v in headers if n == name), None)
-
-
 def to_event(msg, payload, *, keep_raw: bool = False, media_of=None) -> SipEvent:
     """Normalise a :class:`qa.sip.lenient.LenientMessage` seen in ``payload``;
     ``media_of`` replaces :func:`sdp_media` (the engine passes a memoised one)."""
@@ -80,7 +76,7 @@ def to_event(msg, payload, *, keep_raw: bool = False, media_of=None) -> SipEvent
         transport=payload.transport, method=method, status=0 if request else (msg.status or 0),
         reason=msg.reason or "", call_id=msg.call_id, cseq=msg.cseq or 0,
         from_tag=msg.from_tag, to_tag=msg.to_tag, branch=msg.branch,
-        from_uri=_header(msg.headers, "From"), to_uri=_header(msg.headers, "To"),
+        headers=msg.headers,
         sdp=sdp.decode("utf-8", "replace") if sdp is not None and keep_raw else None,
         media=(media_of or sdp_media)(sdp) if sdp is not None else None,
         info_digit=info_digit(msg.content_type, body) if method == "INFO" and request else None,

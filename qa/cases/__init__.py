@@ -2,6 +2,7 @@
 
 from qa.cases.checks import Expectation, judge
 from qa.cases.record import CallRecord, CallRecordWriter, read_records
-from qa.cases.runner import CallSpec, Session
+from qa.cases.customers import CallSpec
+from qa.cases.runner import Session
 
 __all__ = ["CallRecord", "CallRecordWriter", "CallSpec", "Expectation", "Session", "judge", "read_records"]

@@ -9,6 +9,7 @@ decides what "right" means.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qa.cases.record import CallRecord
@@ -24,6 +25,7 @@ class Expectation:
     final_code: int | None = 200
     carrier_sees: bool | None = None
     duration_tolerance_s: float = DURATION_TOLERANCE_S
+    check_cdr: bool = True  # False for requests that are not calls (REGISTER)
 
 
 def final_code(record: CallRecord, expected: int) -> list[str]:
@@ -106,8 +108,9 @@ def judge(record: CallRecord, expect: Expectation) -> CallRecord:
         reasons += final_code(record, expect.final_code)
     if expect.carrier_sees is not None:
         reasons += carrier_saw(record, expect.carrier_sees)
-    reasons += platform_cdr(record, expect.duration_tolerance_s)
-    reasons += carrier_duration(record, expect.duration_tolerance_s)
+    if expect.check_cdr:
+        reasons += platform_cdr(record, expect.duration_tolerance_s)
+        reasons += carrier_duration(record, expect.duration_tolerance_s)
     record.reasons = reasons
     record.verdict = "fail" if reasons else "pass"
     return record
@@ -233,3 +236,22 @@ def response_header(record: CallRecord, name: str, value: str) -> list[str]:
     got = headers.get(name.lower())
     return [] if got is not None and str(got).split(";")[0].strip() == str(value) else [
         f"customer: final response {name} was {got!r}, expected {value!r}"]
+
+
+def rechallenged(record: CallRecord) -> list[str]:
+    """A request replaying earlier credentials was challenged again (stale nonce)."""
+    if _customer(record, "rechallenged"):
+        return []
+    return [f"customer: replayed credentials got {_customer(record, 'replay_code')}, expected a new challenge"]
+
+
+def secrets_absent(record: CallRecord, secrets: list[str], paths: list[Path]) -> list[str]:
+    """No secret appears in the case's artefacts (traces, call records)."""
+    leaks = []
+    for path in paths:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        for file in files:
+            text = file.read_text(errors="replace")
+            if any(secret and secret in text for secret in secrets):
+                leaks.append(str(file))
+    return [f"reports: a password appears in {', '.join(leaks)}"] if leaks else []

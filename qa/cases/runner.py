@@ -12,34 +12,21 @@ import os
 import re
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.cases.checks import Expectation, judge
+from qa.cases import customers
+from qa.cases.checks import judge
+from qa.cases.customers import CallSpec
 from qa.cases.record import CallRecord, CallRecordWriter
 from qa.cdr.source import wait_for_rows
 from qa.config import Environment
-from qa.errors import BadInput
-from qa.paths import SIPP_DIR
-from qa.sipp import Agent, run as run_sipp
 
-#: The customer scenario every plain call uses (DESIGN: scenarios are SIPp XML in sipp/).
-UAC_CALL = SIPP_DIR / "uac_call.xml"
-
-
-@dataclass(frozen=True)
-class CallSpec:
-    """One customer call: who calls whom, how, and what the case expects."""
-
-    case: str
-    from_user: str
-    to: str
-    password: str | None = None  # None: the environment's password for from_user
-    transport: str = "udp"
-    duration_s: float = 1.0
-    codecs: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
-    expect: Expectation = field(default_factory=Expectation)
-    timeout_s: float = 30.0
+#: Customer witness fields copied into the call record's contract fields (DESIGN §6).
+CONTRACT_FIELDS = ("call_id", "offered_codecs", "answered_codec", "started", "answered", "ended",
+                   "final_code", "pdd_ms", "setup_ms", "duration_s")
+#: Customer observations kept in the record's ``customer`` object.
+CUSTOMER_FIELDS = ("final_reason", "challenges", "bye_by", "answered_codecs", "session_expires", "min_se",
+                   "request_bytes", "transport_sent", "retransmissions")
 
 
 def _slug(text: str) -> str:
@@ -90,48 +77,48 @@ class Session:
         self.writer.write(record)
         return record
 
-    def _agent(self, spec: CallSpec) -> Agent:
-        password = spec.password if spec.password is not None else self.env.password(spec.from_user)
-        return Agent(
-            scenario=UAC_CALL,
-            remote=self.env.target.address(),
-            transport=spec.transport,
-            service=spec.to,
-            auth_user=spec.from_user,
-            auth_password=password,
-            keys={"from_user": spec.from_user, "domain": self.env.target.domain or self.env.target.host,
-                  "codecs": ",".join(spec.codecs)},
-            calls=1,
-            call_duration_ms=int(spec.duration_s * 1000),
-            timeout_s=spec.timeout_s,
-        )
-
     async def _customer(self, spec: CallSpec, workdir: Path) -> CallRecord:
-        if spec.transport not in ("udp", "tcp"):
-            raise BadInput(f"case {spec.case}: transport {spec.transport!r} is not supported yet (udp, tcp)")
-        result = await run_sipp(self._agent(spec), workdir)
-        record = CallRecord(case=spec.case, from_=spec.from_user, to=spec.to, transport=spec.transport)
-        if not result.calls:
-            record.fail("customer", f"no call was placed: SIPp {result.outcome.describe()}")
+        password = spec.password if spec.password is not None else self.env.password(spec.from_user)
+        outcome = await customers.place(spec, self.env, password, workdir)
+        record = CallRecord(case=spec.case, from_=spec.from_user, to=spec.to, transport=spec.transport,
+                            dtmf_sent=spec.dtmf)
+        record.customer = dict(outcome.extra) | {"workdir": str(workdir)}
+        call = outcome.call
+        if call is None:
+            record.fail("customer", outcome.problem or "no call was placed")
             return record
-        call = result.calls[0]
-        for name in ("call_id", "offered_codecs", "answered_codec", "started", "answered", "ended",
-                     "final_code", "pdd_ms", "setup_ms", "duration_s"):
+        for name in CONTRACT_FIELDS:
             setattr(record, name, getattr(call, name))
+        record.customer |= {name: getattr(call, name, None) for name in CUSTOMER_FIELDS}
+        if getattr(call, "min_se", None) is not None:
+            record.customer["final_headers"] = {"Min-SE": call.min_se}
+        if outcome.problem:
+            record.customer["problem"] = outcome.problem
         return record
 
     def _join_witnesses(self, record: CallRecord, spec: CallSpec) -> None:
         """Add what the carrier and the platform saw of this Call-ID."""
         if record.call_id is None:
             return
-        answered = record.final_code == 200
         if self.env.carrier_cdr is not None:
             lines = wait_for_rows(self.env.carrier_cdr, record.call_id, expect=spec.expect.carrier_sees is not False)
             if lines:
-                record.carrier = lines[-1] | ({"count": len(lines)} if len(lines) > 1 else {})
-                record.carrier_code = lines[-1].get("final_code")
-        if self.env.platform_cdr is not None:
-            rows = wait_for_rows(self.env.platform_cdr, record.call_id, expect=answered)
+                record.carrier = _handling_carrier(lines)
+                record.carrier_code = record.carrier.get("final_code")
+                record.dtmf_heard = record.carrier.get("dtmf_heard")
+        if self.env.platform_cdr is not None and spec.expect.check_cdr:
+            rows = wait_for_rows(self.env.platform_cdr, record.call_id, expect=record.final_code == 200)
             if rows:
                 cdr = {k: v for k, v in rows[-1].items() if k != "raw"}
                 record.cdr = cdr | {"count": len(rows)}
+
+
+def _handling_carrier(lines: list[dict]) -> dict:
+    """The carrier line that decided the call (the one that answered, else the last one),
+    with the carriers tried in order when the platform failed over."""
+    ordered = sorted(lines, key=lambda line: line.get("received") or 0)
+    answered = [line for line in ordered if line.get("final_code") == 200]
+    chosen = dict(answered[-1] if answered else ordered[-1])
+    if len(ordered) > 1:
+        chosen["tried"] = [line.get("carrier") for line in ordered]
+    return chosen

@@ -61,6 +61,46 @@ def lab_for_run(env: str | None, output: Path, echo=print) -> Iterator[Path | No
         echo("lab stopped")
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's ephemeral range: where SIPp, the carriers and rtpengine get their ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+@contextlib.contextmanager
+def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[list[Path]]:
+    """Capture the run's traffic (the fourth witness); yield the capture files when done.
+
+    For the lab: its SIP ports plus the ephemeral UDP range on loopback. Capture that
+    cannot run (no tool, no permission) is reported in one line and the run goes on.
+    """
+    from qa.capture import CaptureUnavailable
+    from qa.capture.live import Capture
+
+    files: list[Path] = []
+    state = None
+    if lab_dir is not None:
+        from qa import lab
+
+        state = lab.load_state(lab_dir)
+    ports = sorted({p for p in (state.ports.values() if state else ()) if isinstance(p, int)})
+    capture = Capture(output / "capture.pcapng", ports=ports, rtp_range=_ephemeral_ports())
+    try:
+        capture.start()
+    except CaptureUnavailable as exc:
+        echo(f"capture off: {exc}")
+        yield files
+        return
+    echo(f"capturing to {capture.path}")
+    try:
+        yield files
+    finally:
+        files.extend(capture.stop())
+
+
 def run_suites(suites: list[Path], output: Path, *, env: str | None = None, lab_dir: Path | None = None,
                include: list[str] | None = None, exclude: list[str] | None = None,
                tests: list[str] | None = None, parallel: int = 1, echo=print) -> int:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from qa.cases.suites import lab_for_run, resolve_suites, run_suites
+    from qa.cases.suites import capture_for_run, lab_for_run, resolve_suites, run_suites
     from qa.report.summary import print_summary, read_summary
 
     from qa.cases.parallel import default_parallel
@@ -33,7 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if parallel < 1:
         raise BadInput(f"--parallel {args.parallel}: must be at least 1")
     output = Path(args.output)
-    with lab_for_run(args.env, output, echo=console.print) as lab_dir:
+    with lab_for_run(args.env, output, echo=console.print) as lab_dir, \
+            capture_for_run(lab_dir, output, echo=console.print):
         failed = run_suites(suites, output, env=args.env, lab_dir=lab_dir, include=args.include,
                             exclude=args.exclude, tests=args.test, parallel=parallel, echo=console.print)
     if failed >= 250 or not (output / "output.xml").exists():

@@ -450,6 +450,7 @@ class UacCall(_UacCore):
             return
         names = sdp.media[0].codec_names() if sdp.media else []
         self.result.answered_codec = names[0] if names else None
+        self.result.answered_codecs = list(names)
 
     def _final(self, leg: _Leg, resp: Response, now: float) -> list[Action]:
         if 200 <= resp.status < 300:

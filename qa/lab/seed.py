@@ -71,7 +71,7 @@ class Seed:
     fr_inv_timer_s: float = 30.0
     probe_interval_s: int = 2
     dialog_timeout_s: int = 7200
-    media_timeout_s: int = 6
+    media_timeout_s: int = 10
     min_se_s: int = 90
     workers: int = 1
     path: str = field(default="lab/seed.yaml", compare=False)

@@ -1,4 +1,4 @@
-"""Keywords that place customer calls."""
+"""Keywords that place customer calls (and REGISTERs) through the platform."""
 
 from __future__ import annotations
 
@@ -20,11 +20,16 @@ def _test_name() -> str | None:
         return None
 
 
-def _expectation(expect: str | int | None, carrier_sees: str | bool | None) -> Expectation:
+def _expectation(expect: str | int | None, carrier_sees: str | bool | None, check_cdr: bool = True) -> Expectation:
     code = None if expect in (None, "", "any", "ANY") else int(expect)
     sees = carrier_sees if isinstance(carrier_sees, bool) or carrier_sees is None else (
         str(carrier_sees).lower() in ("true", "yes", "1"))
-    return Expectation(final_code=code, carrier_sees=sees)
+    return Expectation(final_code=code, carrier_sees=sees, check_cdr=check_cdr)
+
+
+def _codecs(codecs: str | None) -> tuple[str, ...]:
+    default = CallSpec.__dataclass_fields__["codecs"].default
+    return tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else default
 
 
 class CallKeywords:
@@ -39,46 +44,67 @@ class CallKeywords:
         """Use environment ``env`` (default: the running native lab)."""
         self.ctx.connect(env)
 
-    def _spec(self, case: str, caller: str, callee: str, password: str | None, transport: str,
-              duration: str, expect: str | int | None, carrier_sees: str | bool | None) -> CallSpec:
-        return CallSpec(case=case, from_user=str(caller), to=str(callee), password=password,
-                        transport=transport.lower(), duration_s=timestr_to_secs(duration),
-                        expect=_expectation(expect, carrier_sees))
+    def _spec(self, case: str | None, caller: str, callee: str, *, expect: str | int | None = 200,
+              carrier_sees: str | bool | None = None, password: str | None = None, transport: str = "udp",
+              duration: str = "1s", timeout: str = "30s", codecs: str | None = None, kind: str = "call",
+              local_ip: str | None = None, dtmf: str = "", dtmf_mode: str = "rfc4733", media: str | None = None,
+              session_expires: str | int | None = None, padding: str | int = 0) -> CallSpec:
+        return CallSpec(case=case or _test_name() or f"{caller}->{callee}", from_user=str(caller), to=str(callee),
+                        password=password, transport=transport.lower(), duration_s=timestr_to_secs(duration),
+                        timeout_s=timestr_to_secs(timeout), codecs=_codecs(codecs), kind=kind,
+                        expect=_expectation(expect, carrier_sees, check_cdr=kind != "register"),
+                        local_ip=local_ip, dtmf=str(dtmf), dtmf_mode=dtmf_mode.lower(), media=media,
+                        session_expires=int(session_expires) if session_expires not in (None, "") else None,
+                        padding=int(padding))
+
+    def _log(self, record: CallRecord) -> CallRecord:
+        logger.info(self.ctx.mask(record.to_json()))
+        return record
 
     @keyword
-    def start_call(self, alias: str, caller: str, callee: str, password: str | None = None,
-                   transport: str = "udp", duration: str = "1s", expect: str | int | None = 200,
-                   carrier_sees: str | bool | None = None) -> None:
-        """Start a call from account ``caller`` to number ``callee`` and return at once.
+    def place_call(self, caller: str, callee: str, expect: str | int | None = 200,
+                   carrier_sees: str | bool | None = None, case: str | None = None, **options: str) -> CallRecord:
+        """Place a call from account ``caller`` to ``callee``, wait for it to end, return its record.
 
-        Collect it with `Wait For Call` using the same ``alias``. ``expect`` is the final
-        response the customer should get (``any`` to not judge it); ``carrier_sees``
-        says whether the INVITE should reach the carrier.
+        ``expect`` is the final response the customer should get (``any``: not judged);
+        ``carrier_sees`` whether the INVITE should reach the carrier. Options:
+        ``password`` (default: the environment's), ``transport`` udp|tcp|tls, ``duration``
+        (talk time, e.g. 3s), ``timeout``, ``codecs`` (offer, e.g. PCMA,telephone-event),
+        ``dtmf`` digits with ``dtmf_mode`` rfc4733|info|inband, ``media`` (send RTP in this
+        codec), ``session_expires`` (RFC 4028 seconds), ``padding`` (bytes added to the
+        INVITE), ``local_ip`` (bind the customer here).
         """
+        spec = self._spec(case, caller, callee, expect=expect, carrier_sees=carrier_sees, **options)
+        return self._log(self.ctx.session.place(spec))
+
+    @keyword
+    def start_call(self, alias: str, caller: str, callee: str, expect: str | int | None = 200,
+                   carrier_sees: str | bool | None = None, **options: str) -> None:
+        """Like `Place Call`, but return at once; collect it with `Wait For Call`."""
         if alias in self._pending:
             raise ValueError(f"a call named {alias!r} is already running")
-        spec = self._spec(alias, caller, callee, password, transport, duration, expect, carrier_sees)
+        spec = self._spec(alias, caller, callee, expect=expect, carrier_sees=carrier_sees, **options)
         self._pending[alias] = self.ctx.session.start(spec)
 
     @keyword
-    def wait_for_call(self, alias: str, timeout: str = "60s") -> CallRecord:
+    def wait_for_call(self, alias: str, timeout: str = "180s") -> CallRecord:
         """Wait for the call started as ``alias`` and return its call record."""
         try:
             future = self._pending.pop(alias)
         except KeyError:
             raise ValueError(f"no call named {alias!r} was started "
                              f"(running: {', '.join(self._pending) or 'none'})") from None
-        record = future.result(timeout=timestr_to_secs(timeout))
-        logger.info(self.ctx.mask(record.to_json()))
-        return record
+        return self._log(future.result(timeout=timestr_to_secs(timeout)))
 
     @keyword
-    def place_call(self, caller: str, callee: str, password: str | None = None, transport: str = "udp",
-                   duration: str = "1s", expect: str | int | None = 200,
-                   carrier_sees: str | bool | None = None, case: str | None = None) -> CallRecord:
-        """Place a call, wait for it to end and return its call record."""
-        spec = self._spec(case or _test_name() or f"{caller}->{callee}", caller, callee, password, transport,
-                          duration, expect, carrier_sees)
-        record = self.ctx.session.place(spec)
-        logger.info(self.ctx.mask(record.to_json()))
-        return record
+    def register(self, user: str, expect: str | int | None = 200, password: str | None = None,
+                 transport: str = "udp") -> CallRecord:
+        """REGISTER ``user`` (digest auth) and return the record (``final_code``, challenges)."""
+        spec = self._spec(None, user, user, expect=expect, password=password, transport=transport, kind="register")
+        return self._log(self.ctx.session.place(spec))
+
+    @keyword
+    def replay_credentials(self, caller: str, callee: str) -> CallRecord:
+        """Place an authenticated call, then send a new request with its old credentials."""
+        spec = self._spec(None, caller, callee, expect=200, kind="replay")
+        return self._log(self.ctx.session.place(spec))

@@ -6,6 +6,8 @@ witness that disagreed (customer, carrier, platform, wire) and the values.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from robot.api.deco import keyword
 from robot.utils import timestr_to_secs
 
@@ -87,6 +89,19 @@ class WitnessKeywords:
     def response_header_should_be(self, call: CallRecord, name: str, value: str) -> None:
         """The final response carried ``name: value`` (e.g. Min-SE 90 on a 422)."""
         _assert(checks.response_header(call, name, value), call)
+
+    @keyword
+    def replayed_request_should_be_challenged(self, call: CallRecord) -> None:
+        """The platform challenged the request that replayed old credentials (stale nonce)."""
+        _assert(checks.rechallenged(call), call)
+
+    @keyword
+    def secrets_should_not_appear_in_artefacts(self, call: CallRecord) -> None:
+        """No password of the environment appears in this case's traces or call records."""
+        env = self.ctx.connect()
+        paths = [Path(call.customer["workdir"])] if call.customer.get("workdir") else []
+        paths.append(self.ctx.session.writer.path)
+        _assert(checks.secrets_absent(call, [p for p in env.accounts.values() if p], paths), call)
 
     # --- carrier
     @keyword

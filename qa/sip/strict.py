@@ -144,10 +144,11 @@ _RE_SCHEME = _c(_SCHEME)
 _RE_CTL = _c(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RE_BAD_ESCAPE = _c(r"%(?![0-9A-Fa-f]{2})")
 _RE_IPV6_SCAN = _c(r"\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(%25[A-Za-z0-9\-._~]+)?\]")
-_RE_BRANCH = _c(rf"{_SEMI}branch{_EQUAL}({_TOKEN})", re.I)
-_RE_TAG = _c(rf"{_SEMI}tag{_EQUAL}", re.I)
-_RE_EXPIRES_PARAM = _c(rf"{_SEMI}expires{_EQUAL}([0-9]+)", re.I)
-_RE_RECEIVED = _c(rf"{_SEMI}received{_EQUAL}([^ \t;,]+)", re.I)
+# searches start at the literal ';' (fast scan); the values were already checked by the ABNF
+_RE_BRANCH = _c(rf";{_SWS}branch{_EQUAL}({_TOKEN})", re.I)
+_RE_TAG = _c(rf";{_SWS}tag{_EQUAL}", re.I)
+_RE_EXPIRES_PARAM = _c(rf";{_SWS}expires{_EQUAL}([0-9]+)", re.I)
+_RE_RECEIVED = _c(rf";{_SWS}received{_EQUAL}([^ \t;,]+)", re.I)
 
 _COOKIE = "z9hG4bK"
 _CSEQ_LIMIT = 2 ** 31          # RFC 3261 §8.1.1.5
@@ -697,9 +698,8 @@ class _Checker:
         return value
 
     def expires_params(self, value: str, off: int) -> None:
-        if "xpires" in value or "XPIRES" in value:
-            for m in _RE_EXPIRES_PARAM.finditer(value):
-                self.delta(m.group(1), off + m.start(1), "Contact expires")
+        for m in _RE_EXPIRES_PARAM.finditer(value):
+            self.delta(m.group(1), off + m.start(1), "Contact expires")
 
 
 # -- per-header checks: (checker, value, offset, key) ----------------------------------
@@ -708,7 +708,8 @@ def _h_via(c: _Checker, value: str, off: int, key: str) -> None:
         if not c.diagnose_list(value, off, key, c.diagnose_via):
             c.generic(off, key)
     else:
-        c.ipv6(value, off)
+        if "[" in value:
+            c.ipv6(value, off)
         if "eceived" in value or "ECEIVED" in value:
             _received(c, value, off)
     if "255.255.255.255" in value:
@@ -752,7 +753,8 @@ def _h_from_to(c: _Checker, value: str, off: int, key: str) -> None:
         if not c.diagnose_addr(value, off, key):
             c.generic(off, key)
         return
-    c.ipv6(value, off)
+    if "[" in value:
+        c.ipv6(value, off)
     if key == "from" and c.is_request and _RE_TAG.search(value) is None:
         c.warn(off, "sip.from.tag", "request From without a tag parameter (RFC 3261 §8.1.1.3)")
     if key == "to" and c.method == "REGISTER":
@@ -770,8 +772,10 @@ def _h_contact(c: _Checker, value: str, off: int, key: str) -> None:
         if not c.diagnose_list(value, off, key, c.diagnose_addr):
             c.generic(off, key)
         return
-    c.ipv6(value, off)
-    c.expires_params(value, off)
+    if "[" in value:
+        c.ipv6(value, off)
+    if "xpires" in value or "XPIRES" in value:
+        c.expires_params(value, off)
 
 
 def _h_route(c: _Checker, value: str, off: int, key: str) -> None:

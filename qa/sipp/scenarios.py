@@ -220,8 +220,8 @@ _SDP_KEYS = ("-key from_user alice -key domain 127.0.0.1:5060 -key sdp_formats \
 _KEYS_DOC = """  Keys:  from_user       user part of From (and Contact)
          domain          host[:port] of the Request-URI, From and To (default: the remote host:port)
          sdp_formats     payload types on the m= line of the offer, e.g. "0 8 101"
-         sdp_attributes  the a=rtpmap/a=fmtp lines of the offer, joined with CRLF
-  (qa.sipp.Agent builds this argv and fills these keys: "codecs" (default
+         sdp_attributes  the a=rtpmap/a=fmtp lines of the offer, joined with CRLF"""
+_AGENT_DOC = """  (qa.sipp.Agent builds this argv and fills these keys: "codecs" (default
   "PCMU,PCMA,telephone-event") becomes sdp_formats/sdp_attributes.)"""
 _FLOW_DOC = """  Shared flow: INVITE(SDP) -> [100] [180] [183] ->
           401/407: ACK, INVITE with credentials (CSeq 2, same Call-ID) -> ...
@@ -238,7 +238,7 @@ def _doc(title: str, scenario: str, extra_args: str, keys: str, flow: str) -> st
     return (f"  {title}\n\n  Bare command line (from the repository root; every [key] below must be given):\n\n"
             f"    sipp -sf sipp/{scenario}.xml 127.0.0.1:5060 {_COMMON_ARGS} {extra_args}\\\n"
             f"         -timeout 30s -timeout_error -nostdin \\\n         {_SDP_KEYS}\n\n"
-            f"{_KEYS_DOC}\n{keys}\n\n{_FLOW_DOC}\n{flow}")
+            f"{_KEYS_DOC}\n{keys}\n{_AGENT_DOC}\n\n{_FLOW_DOC}\n{flow}")
 
 
 _TALK_PAUSE = "  <!-- talk time: -d -->\n  <pause/>"

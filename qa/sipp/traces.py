@@ -118,6 +118,7 @@ class CallResult:
     transport: str | None = None
     offered_codecs: list[str] = field(default_factory=list)
     answered_codec: str | None = None
+    answered_codecs: list[str] = field(default_factory=list)  # every format of the SDP answer
     started: float | None = None         # first INVITE (unix time)
     answered: float | None = None        # 2xx to the INVITE
     ended: float | None = None           # BYE, or the final failure response
@@ -294,6 +295,7 @@ def _one_call(call_id: str, items: list[tuple[TracedMessage, Request | Response]
             codecs = _codecs(msg.body)
             if codecs:
                 call.answered_codec = codecs[0]
+                call.answered_codecs = list(codecs)
                 answer_done = True
         if code >= 200 and seq not in finals:
             finals[seq] = msg

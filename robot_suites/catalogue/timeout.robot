@@ -22,7 +22,7 @@ Media Timeout Tears The Call Down
 
 Session Never Refreshed Is Ended At Expiry
     [Tags]    long
-    ${call}=    Place Call    ${TIMER_USER}    ${ECHO}    session_expires=90    expect=200    timeout=150s
+    ${call}=    Place Call    ${TIMER_USER}    ${MEDIA_SOURCE}    session_expires=90    expect=200    timeout=150s
     Call Should Have Been Ended By    ${call}    callee
     Call Duration Should Be At Most    ${call}    100s
     Call Should Pass    ${call}

@@ -54,6 +54,7 @@ ANSWER = "15550001234"          # answer-echo on every carrier (set 1)
 BUSY = "1555003486"             # every carrier: 486
 RING_FOREVER = "15550020999"    # 180, never a final response
 RTP_STOPS = "15550070123"       # the carrier sends RTP for 3 s, then stops
+CARRIER_HANGS_UP = "15550040123"  # the carrier sends BYE 3 s after answering
 SET2_ANSWER = "16660001234"     # set 2: answered by every carrier
 SET2_503_ON_C = "16660010123"   # carrier-c: 503, carrier-d: answer
 SET2_BLACKHOLE_ON_C = "16660020123"  # carrier-c: no answer at all, carrier-d: answer
@@ -553,6 +554,13 @@ def test_per_account_deny_and_allow_only(state: lab.LabState, tmp_path: Path, us
         assert row["end_reason"] == "caller-bye"
 
 
+def test_carrier_hangup_is_billed_as_callee_bye(state: lab.LabState, tmp_path: Path) -> None:
+    call = sipp_call(state, tmp_path, CARRIER_HANGS_UP, "1004", hold_ms=8000)
+    assert call.final_code == 200 and call.bye_by == "callee", call
+    row = cdr(state, call.call_id)
+    assert row["end_reason"] == "callee-bye" and 2 <= row["duration"] <= 3 + SLACK_S
+
+
 def test_source_outside_the_allow_list_is_403(state: lab.LabState, tmp_path: Path) -> None:
     call = sipp_call(state, tmp_path, ANSWER, "1001", local_ip="127.0.0.2")
     assert (call.final_code, call.final_reason) == (403, "Source Not Allowed")
@@ -772,7 +780,7 @@ def test_media_timeout_ends_the_call_with_bye_and_cdr(state: lab.LabState,
     row = cdr(state, res["call_id"])
     assert row["sip_code"] == 200 and row["end_reason"] == "media-timeout"
     assert MEDIA_TIMEOUT_S - 1 <= row["duration"] <= 3 + MEDIA_TIMEOUT_S + SLACK_S
-    recs = wait_for(lambda: [r for r in carrier_records(state, res["call_id"]) if r.get("ended")], 5)
+    recs = wait_for(lambda: [r for r in carrier_records(state, res["call_id"]) if r.get("ended")], 10)
     assert recs and recs[0]["rtp_packets_out"] > 0, recs   # the carrier did send RTP first
 
 
@@ -784,5 +792,5 @@ def test_session_expiry_ends_the_call(state: lab.LabState,
     assert SESSION_EXPIRES_S - 35 <= res["after_s"] <= SESSION_EXPIRES_S + SLACK_S
     row = cdr(state, res["call_id"])
     assert row["sip_code"] == 200 and row["end_reason"] == "session-expired"
-    recs = wait_for(lambda: [r for r in carrier_records(state, res["call_id"]) if r.get("ended")], 5)
+    recs = wait_for(lambda: [r for r in carrier_records(state, res["call_id"]) if r.get("ended")], 10)
     assert recs, "the carrier got no BYE"

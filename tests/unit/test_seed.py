@@ -1,4 +1,5 @@
-"""lab/seed.yaml validation, config rendering, the lab DB and its voipqa_cdr view."""
+"""lab/seed.yaml validation, config rendering, the lab DB and its voipqa_cdr view, and the
+small pure helpers of the lab (rtpengine argv and media range, control socket path)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import pytest
 import yaml
 
 from qa.errors import BadInput, ConfigError, VoipqaError
-from qa.lab import config, default_run_dir
+from qa.lab import config, control, default_run_dir, rtpengine
 from qa.lab.seed import load_seed, parse_seed
 from qa.lab.state import LabState, load_state
 from qa.lab.supervisor import carrier_command, ctl_socket_path
 from qa.paths import DEFAULT_SEED
 
 BASE = yaml.safe_load(DEFAULT_SEED.read_text())
-PORTS = {"sip": 5060, "sip_tls": 5061, "carrier-a": 5070, "carrier-b": 5080}
+PORTS = {"sip": 5060, "sip_tls": 5061, "sip_tls_expired": 5062, "rtpengine_ng": 2223,
+         "carrier-a": 5070, "carrier-b": 5080, "carrier-c": 5090, "carrier-d": 5100}
 
 
 def with_change(path: list, value, delete: bool = False) -> dict:
@@ -35,15 +37,23 @@ def with_change(path: list, value, delete: bool = False) -> dict:
 def test_shipped_seed_content() -> None:
     seed = load_seed(DEFAULT_SEED)
     assert seed.domain == "voipqa.lab"
-    got = {a.user: (a.password, a.balance) for a in seed.accounts}
-    assert got["1001"] == ("alice-pass-1001", 50.0)
-    assert got["1002"] == ("bob-pass-1002", 0.0)
-    assert got["1003"] == ("carol-pass-1003", -5.0)
-    assert got["1004"] == ("dave-pass-1004", 20.0)
+    got = {a.user: (a.name, a.password, a.balance) for a in seed.accounts}
+    assert got == {
+        "1001": ("alice", "alice-pass-1001", 50.0), "1002": ("bob", "bob-pass-1002", 0.0),
+        "1003": ("carol", "carol-pass-1003", -5.0), "1004": ("dave", "dave-pass-1004", 20.0),
+        "1005": ("erin", "erin-pass-1005", 10.0), "1006": ("frank", "frank-pass-1006", 30.0),
+        "1007": ("grace", "grace-pass-1007", 30.0), "1008": ("heidi", "heidi-pass-1008", 30.0),
+        "1009": ("ivan", "ivan-pass-1009", 30.0), "1010": ("judy", "judy-pass-1010", 30.0),
+    }
+    assert seed.account("1006").deny == ("1555000999",) and seed.account("1006").allow_only == ()
+    assert seed.account("1007").allow_only == ("1555000",) and seed.account("1007").deny == ()
     assert {p.prefix for p in seed.blocked_prefixes} >= {"1900", "882", "881", "53"}
-    assert seed.allow_list == ("127.0.0.0/8",)
-    assert [c.name for c in seed.carriers] == ["carrier-a", "carrier-b"]
-    assert seed.workers == 1 and seed.fr_timer_s == 5 and seed.fr_inv_timer_s == 30
+    assert seed.allow_list == ("127.0.0.1/32",)
+    assert [(c.name, c.set, c.priority) for c in seed.carriers] == [
+        ("carrier-a", 1, 10), ("carrier-b", 1, 5), ("carrier-c", 2, 10), ("carrier-d", 2, 5)]
+    assert seed.set2_prefixes == ("1666",)
+    assert (seed.fr_timer_s, seed.fr_inv_timer_s, seed.probe_interval_s) == (3, 15, 2)
+    assert (seed.media_timeout_s, seed.min_se_s, seed.workers) == (10, 90, 1)
 
 
 @pytest.mark.parametrize("path,value,message", [
@@ -63,6 +73,15 @@ def test_shipped_seed_content() -> None:
     (["timers", "fr_timer_s"], "5s", "timers.fr_timer_s: not a number"),
     (["workers"], 0, "workers: must be between 1 and 64"),
     (["domain"], "voipqa lab", "domain: invalid domain name"),
+    (["accounts", 5, "deny"], ["15x"], "accounts[5].deny[0]: invalid prefix"),
+    (["accounts", 6, "allow_only"], "1555000", "accounts[6].allow_only: must be a list"),
+    (["accounts", 6, "allow_only"], ["1555", "1555"], "accounts[6].allow_only[1]: duplicate prefix"),
+    (["carriers", 2, "set"], 3, "carriers[2].set: must be between 1 and 2"),
+    (["carriers", 2, "name"], "rtpengine", "carriers[2].name: duplicate or reserved name"),
+    (["carriers", 3, "name"], "sip_tls_expired", "carriers[3].name: duplicate or reserved name"),
+    (["routing", "set2_prefixes"], ["16x6"], "routing.set2_prefixes[0]: invalid prefix"),
+    (["timers", "media_timeout_s"], 1, "timers.media_timeout_s: must be between 2 and 3600"),
+    (["timers", "min_se_s"], 60, "timers.min_se_s: must be between 90 and 3600"),
     (["accounts"], [], "accounts: needs at least 1 entry"),
     (["extra_stuff"], 1, "extra_stuff: unknown key"),
 ])
@@ -81,6 +100,21 @@ def test_bad_field_is_named(path: list, value, message: str) -> None:
 def test_missing_field_is_named(path: list, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_seed(with_change(path, None, delete=True))
+
+
+def test_carrier_sets_must_make_sense() -> None:
+    data = copy.deepcopy(BASE)
+    for c in data["carriers"]:
+        c["set"] = 2
+    with pytest.raises(ConfigError, match="carriers: needs at least one carrier in set 1"):
+        parse_seed(data)
+    data = copy.deepcopy(BASE)
+    data["carriers"] = [c for c in data["carriers"] if c.get("set", 1) == 1]
+    with pytest.raises(ConfigError, match="routing.set2_prefixes: no carrier is in set 2"):
+        parse_seed(data)
+    data["routing"]["set2_prefixes"] = []
+    seed = parse_seed(data)
+    assert seed.set2_prefixes == () and config.set2_regex(seed) == "^no-set-2$"
 
 
 def test_yaml_numbers_for_users_and_prefixes_are_accepted() -> None:
@@ -109,11 +143,15 @@ def test_render_config_fills_every_placeholder(tmp_path: Path) -> None:
     text = config.render_config(seed, PORTS, tmp_path, tmp_path / "kamailio_ctl")
     assert "{{" not in text
     assert "listen=udp:127.0.0.1:5060" in text and "listen=tcp:127.0.0.1:5060" in text
-    assert "listen=tls:127.0.0.1:5061" in text
+    assert "listen=tls:127.0.0.1:5061" in text and "listen=tls:127.0.0.1:5062" in text
     assert f"sqlite://{tmp_path}/lab.db" in text
-    assert 'modparam("tm", "fr_timer", 5000)' in text
-    assert 'modparam("tm", "fr_inv_timer", 30000)' in text
-    assert 'ds_select_dst("1", "8")' in text  # priority
+    assert 'modparam("tm", "fr_timer", 3000)' in text
+    assert 'modparam("tm", "fr_inv_timer", 15000)' in text
+    assert 'ds_select_dst("$var(set)", "8")' in text  # priority
+    assert 'if ($rU =~ "^(1666)")' in text
+    assert 'modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223")' in text
+    assert 'append_to_reply("Min-SE: 90\\r\\n")' in text and 'modparam("sst", "min_se", 90)' in text
+    assert "udp_mtu=1300" in text and "udp_mtu_try_proto=TCP" in text
     assert f"unix:{tmp_path}/kamailio_ctl" in text
     assert "children=1" in text
 
@@ -126,10 +164,20 @@ def test_render_template_rejects_unknown_and_unused_names() -> None:
     assert config.render_template("x={{A}} $(rU{s.substr,1,0})", {"A": 7}) == "x=7 $(rU{s.substr,1,0})"
 
 
-def test_dispatcher_list_names_the_carriers() -> None:
+def test_dispatcher_list_names_the_carriers_in_their_sets() -> None:
     text = config.dispatcher_list(load_seed(DEFAULT_SEED), PORTS)
     assert "1 sip:127.0.0.1:5070 0 10 name=carrier-a" in text
     assert "1 sip:127.0.0.1:5080 0 5 name=carrier-b" in text
+    assert "2 sip:127.0.0.1:5090 0 10 name=carrier-c" in text
+    assert "2 sip:127.0.0.1:5100 0 5 name=carrier-d" in text
+
+
+def test_tls_config_serves_the_expired_certificate_on_its_own_port(tmp_path: Path) -> None:
+    text = config.tls_config(tmp_path, 5062)
+    expired, default = text.split("[server:default]")
+    assert expired.startswith("[server:127.0.0.1:5062]") and f"{tmp_path}/expired.crt" in expired
+    assert f"{tmp_path}/server.crt" in default and "expired" not in default
+    assert "[server:127.0.0.1" not in config.tls_config(tmp_path)
 
 
 def _db(tmp_path: Path) -> Path:
@@ -150,9 +198,30 @@ def test_create_db_seeds_tables(tmp_path: Path) -> None:
          "ORDER BY length(prefix) DESC LIMIT 1")
     assert conn.execute(q, ("19005551234",)).fetchone() == ("1900",)
     assert conn.execute(q, ("15550001234",)).fetchone() is None
-    assert conn.execute("SELECT ip_addr, mask, grp FROM address").fetchall() == [("127.0.0.0", 8, 1)]
+    assert conn.execute("SELECT ip_addr, mask, grp FROM address").fetchall() == [("127.0.0.1", 32, 1)]
+    assert conn.execute("SELECT account, kind, prefix FROM voipqa_account_prefix ORDER BY account").fetchall() == [
+        ("1006", "deny", "1555000999"), ("1007", "allow", "1555000")]
     versions = dict(conn.execute("SELECT table_name, table_version FROM version").fetchall())
     assert versions["subscriber"] == 7 and versions["acc"] == 5 and versions["missed_calls"] == 4
+
+
+def _account_rules_sql(account: str, dest: str) -> str:
+    """The exact query route[ACCOUNT_RULES] of lab/kamailio.cfg runs, filled in."""
+    import re
+    text = config.TEMPLATE.read_text()
+    block = text[text.index("route[ACCOUNT_RULES]"):]
+    sql = re.search(r'sql_query\("ca", "(.*?)", "rp"\)', block).group(1)
+    return sql.replace("$var(acct)", account).replace("$var(dest)", dest)
+
+
+@pytest.mark.parametrize("account,dest,denied", [
+    ("1006", "15550009991", 1), ("1006", "15550001234", 0),   # frank: deny 1555000999
+    ("1007", "15550001234", 0), ("1007", "15550101234", 1),   # grace: allow_only 1555000
+    ("1001", "15550009991", 0),                               # alice: no rules
+])
+def test_account_rules_query(tmp_path: Path, account: str, dest: str, denied: int) -> None:
+    conn = sqlite3.connect(_db(tmp_path))
+    assert conn.execute(_account_rules_sql(account, dest)).fetchone() == (denied,)
 
 
 def test_voipqa_cdr_view_one_row_per_attempt(tmp_path: Path) -> None:
@@ -161,8 +230,8 @@ def test_voipqa_cdr_view_one_row_per_attempt(tmp_path: Path) -> None:
     answer = 1_700_000_010.25
     julian = (round(answer) - 0.5) / 86400.0 + 2440587.5
     conn.execute("INSERT INTO acc_cdrs (start_time, end_time, duration, call_id, from_user, to_user, account,"
-                 " invite_ts, answer_ts, carrier) VALUES (?, ?, 12.5, 'c1', '1001', '15550001', '1001',"
-                 " '1700000008.5', ?, 'carrier-a')", (julian, julian, str(answer)))
+                 " invite_ts, answer_ts, carrier, end_reason) VALUES (?, ?, 12.5, 'c1', '1001', '15550001',"
+                 " '1001', '1700000008.5', ?, 'carrier-a', 'callee-bye')", (julian, julian, str(answer)))
     conn.execute("INSERT INTO missed_calls (method, from_tag, to_tag, callid, sip_code, sip_reason, time,"
                  " from_user, to_user, account, invite_ts, event_ts, carrier, reason) VALUES"
                  " ('INVITE', 'ft', NULL, 'c2', '402', 'Payment Required', 2460000.0, '1002', '1555', '1002',"
@@ -171,13 +240,14 @@ def test_voipqa_cdr_view_one_row_per_attempt(tmp_path: Path) -> None:
     conn.row_factory = sqlite3.Row
     rows = {r["call_id"]: dict(r) for r in conn.execute("SELECT * FROM voipqa_cdr")}
     assert list(rows["c1"]) == ["call_id", "from_user", "to_user", "account", "start_time", "answer_time",
-                                "end_time", "duration", "sip_code", "sip_reason", "carrier"]
+                                "end_time", "duration", "sip_code", "sip_reason", "carrier", "end_reason"]
     c1 = rows["c1"]
     assert c1["start_time"] == 1700000008.5 and c1["answer_time"] == answer
     assert c1["end_time"] == pytest.approx(answer + 12.5) and c1["duration"] == 12.5
-    assert (c1["sip_code"], c1["carrier"]) == (200, "carrier-a")
+    assert (c1["sip_code"], c1["carrier"], c1["end_reason"]) == (200, "carrier-a", "callee-bye")
     c2 = rows["c2"]
     assert (c2["sip_code"], c2["sip_reason"], c2["answer_time"], c2["duration"]) == (402, "Payment Required", None, 0.0)
+    assert c2["end_reason"] is None
     assert isinstance(c2["start_time"], float) and c2["end_time"] == 1700000020.01
 
 
@@ -205,3 +275,30 @@ def test_carrier_command_and_ctl_socket(tmp_path: Path) -> None:
     assert ctl_socket_path(Path("/tmp/x")) == Path("/tmp/x/kamailio_ctl")
     long = Path("/tmp/" + "d" * 120)
     assert len(str(ctl_socket_path(long))) < 100
+
+
+def test_rtpengine_command_and_media_range() -> None:
+    argv = rtpengine.command("/usr/bin/rtpengine", "127.0.0.1", 2223, 20000, 20399, sip_port=5060,
+                             timeout_s=10, pidfile=Path("/run/x/rtpengine.pid"))
+    assert argv[0] == "/usr/bin/rtpengine" and "--table=-1" in argv and "--foreground" in argv
+    assert "--listen-ng=127.0.0.1:2223" in argv and "--port-min=20000" in argv and "--port-max=20399" in argv
+    assert "--timeout=10" in argv and "--silent-timeout=10" in argv
+    assert "--b2b-url=http://127.0.0.1:5060/RPC2" in argv and "--xmlrpc-format=2" in argv
+    lo, hi = rtpengine.allocate_media_range("127.0.0.1", 64)
+    assert hi - lo + 1 == 64 and lo % 2 == 0 and hi < 32768
+
+
+def test_rtpengine_ping_without_rtpengine_is_false() -> None:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as quiet:
+        quiet.bind(("127.0.0.1", 0))
+        assert rtpengine.ping("127.0.0.1", quiet.getsockname()[1], 0.2) is False
+
+
+def test_control_socket_path_and_errors(tmp_path: Path) -> None:
+    assert control.socket_path(Path("/tmp/x")) == Path("/tmp/x/supervisor.sock")
+    assert len(str(control.socket_path(Path("/tmp/" + "d" * 120)))) < 100
+    with pytest.raises(BadInput, match="unknown carrier operation 'kill'"):
+        control.request(tmp_path, "kill", "carrier-a")
+    with pytest.raises(VoipqaError, match="no lab running"):
+        control.request(tmp_path, "stop", "carrier-a")
