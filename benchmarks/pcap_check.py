@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     tshark = time_tshark(path, packets, args.tshark_timeout)
     pysh = time_pyshark(path, args.pyshark_prefix)
     rows = [ours, cli, tshark, pysh]
-    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine: "
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine: "
           "wall-clock rates depend on it, CPU-time rates much less)")
     print(f"{'tool':32} {'packets':>10} {'wall s':>8} {'pkts/s':>9} {'CPU s':>8} {'pkts/CPU-s':>10} "
           f"{'peak RSS':>9}  note")

@@ -180,8 +180,10 @@ def carrier_name(record: CallRecord, name: str) -> list[str]:
 
 
 def carrier_called_number(record: CallRecord, number: str) -> list[str]:
-    """The carrier was asked for ``number`` (the platform normalised the dialled string)."""
-    got = (record.carrier or {}).get("to")
+    """The carrier was asked for ``number`` (the Request-URI, which the platform normalises;
+    the To header keeps what the customer dialled, RFC 3261 §8.1.1.2)."""
+    carrier = record.carrier or {}
+    got = carrier.get("ruri") or carrier.get("to")
     return [] if got == number else [f"carrier: asked for {got!r}, expected {number!r}"]
 
 
@@ -255,3 +257,25 @@ def secrets_absent(record: CallRecord, secrets: list[str], paths: list[Path]) ->
             if any(secret and secret in text for secret in secrets):
                 leaks.append(str(file))
     return [f"reports: a password appears in {', '.join(leaks)}"] if leaks else []
+
+
+def setup_at_least(record: CallRecord, seconds: float) -> list[str]:
+    """The 200 OK came no sooner than ``seconds`` after the INVITE (a late answer is measured)."""
+    setup = record.setup_ms
+    if setup is not None and setup >= seconds * 1000:
+        return []
+    return [f"customer: setup time {_fmt(None if setup is None else setup / 1000)} s, expected at least {seconds:g} s"]
+
+
+def pdd_at_most(record: CallRecord, seconds: float) -> list[str]:
+    """Ringing (the first 18x) came within ``seconds`` of the INVITE: post-dial delay."""
+    pdd = record.pdd_ms
+    if pdd is not None and pdd <= seconds * 1000:
+        return []
+    return [f"customer: post-dial delay {_fmt(None if pdd is None else pdd / 1000)} s, expected at most {seconds:g} s"]
+
+
+def carrier_ended_by(record: CallRecord, who: str) -> list[str]:
+    """The carrier's CDR says the call ended by ``who`` (caller, carrier, cancel, timeout)."""
+    got = (record.carrier or {}).get("ended_by")
+    return [] if got == who else [f"carrier: call ended by {got}, expected {who}"]

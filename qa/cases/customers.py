@@ -43,6 +43,7 @@ class CallSpec:
     media: str | None = None        # send RTP in this codec (codec cases)
     session_expires: int | None = None
     padding: int = 0                # bytes of padding header: a request over the UDP limit
+    cancel_after_s: float | None = None  # the caller CANCELs this long after ringing starts
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -94,6 +95,8 @@ def _scenario(spec: CallSpec, workdir: Path) -> tuple[str, dict[str, str]]:
         return "uac_session_timer", {"session_expires": str(spec.session_expires)}
     if spec.padding:
         return "uac_large_invite", {"padding_bytes": str(spec.padding)}
+    if spec.cancel_after_s is not None:
+        return "uac_cancel", {"cancel_ms": str(int(spec.cancel_after_s * 1000))}
     if spec.dtmf and spec.dtmf_mode == "info":
         return "uac_dtmf_info", {}
     if spec.dtmf:

@@ -78,7 +78,7 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
     cannot run (no tool, no permission) is reported in one line and the run goes on.
     """
     from qa.capture import CaptureUnavailable
-    from qa.capture.live import Capture
+    from qa.capture.live import Capture, build_bpf
 
     files: list[Path] = []
     state = None
@@ -86,8 +86,11 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
         from qa import lab
 
         state = lab.load_state(lab_dir)
-    ports = sorted({p for p in (state.ports.values() if state else ()) if isinstance(p, int)})
-    capture = Capture(output / "capture.pcapng", ports=ports, rtp_range=_ephemeral_ports())
+    ports = dict(state.ports) if state else {}
+    media = [(ports.pop("rtp_min"), ports.pop("rtp_max"))] if "rtp_min" in ports and "rtp_max" in ports else []
+    bpf = " or ".join([build_bpf(sorted(set(ports.values())), _ephemeral_ports()),
+                       *(f"udp portrange {low}-{high}" for low, high in media)])
+    capture = Capture(output / "capture.pcapng", bpf=bpf)
     try:
         capture.start()
     except CaptureUnavailable as exc:

@@ -48,14 +48,16 @@ class CallKeywords:
               carrier_sees: str | bool | None = None, password: str | None = None, transport: str = "udp",
               duration: str = "1s", timeout: str = "30s", codecs: str | None = None, kind: str = "call",
               local_ip: str | None = None, dtmf: str = "", dtmf_mode: str = "rfc4733", media: str | None = None,
-              session_expires: str | int | None = None, padding: str | int = 0) -> CallSpec:
+              session_expires: str | int | None = None, padding: str | int = 0,
+              cancel_after: str | None = None) -> CallSpec:
         return CallSpec(case=case or _test_name() or f"{caller}->{callee}", from_user=str(caller), to=str(callee),
                         password=password, transport=transport.lower(), duration_s=timestr_to_secs(duration),
                         timeout_s=timestr_to_secs(timeout), codecs=_codecs(codecs), kind=kind,
                         expect=_expectation(expect, carrier_sees, check_cdr=kind != "register"),
                         local_ip=local_ip, dtmf=str(dtmf), dtmf_mode=dtmf_mode.lower(), media=media,
                         session_expires=int(session_expires) if session_expires not in (None, "") else None,
-                        padding=int(padding))
+                        padding=int(padding),
+                        cancel_after_s=timestr_to_secs(cancel_after) if cancel_after else None)
 
     def _log(self, record: CallRecord) -> CallRecord:
         logger.info(self.ctx.mask(record.to_json()))
@@ -72,7 +74,8 @@ class CallKeywords:
         (talk time, e.g. 3s), ``timeout``, ``codecs`` (offer, e.g. PCMA,telephone-event),
         ``dtmf`` digits with ``dtmf_mode`` rfc4733|info|inband, ``media`` (send RTP in this
         codec), ``session_expires`` (RFC 4028 seconds), ``padding`` (bytes added to the
-        INVITE), ``local_ip`` (bind the customer here).
+        INVITE), ``cancel_after`` (CANCEL this long after ringing starts), ``local_ip``
+        (bind the customer here).
         """
         spec = self._spec(case, caller, callee, expect=expect, carrier_sees=carrier_sees, **options)
         return self._log(self.ctx.session.place(spec))

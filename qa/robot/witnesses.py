@@ -81,6 +81,16 @@ class WitnessKeywords:
         _assert(checks.duration_at_most(call, timestr_to_secs(limit)), call)
 
     @keyword
+    def setup_time_should_be_at_least(self, call: CallRecord, limit: str) -> None:
+        """The 200 OK came no sooner than ``limit`` after the INVITE."""
+        _assert(checks.setup_at_least(call, timestr_to_secs(limit)), call)
+
+    @keyword
+    def post_dial_delay_should_be_at_most(self, call: CallRecord, limit: str) -> None:
+        """Ringing started within ``limit`` of the INVITE."""
+        _assert(checks.pdd_at_most(call, timestr_to_secs(limit)), call)
+
+    @keyword
     def record_route_should_contain(self, call: CallRecord, text: str) -> None:
         """A Record-Route the customer received contains ``text``."""
         _assert(checks.record_route_contains(call, text), call)
@@ -138,6 +148,11 @@ class WitnessKeywords:
     def carrier_should_have_been_asked_for(self, call: CallRecord, number: str) -> None:
         """The carrier was asked for ``number`` (after the platform's normalisation)."""
         _assert(checks.carrier_called_number(call, str(number)), call)
+
+    @keyword
+    def carrier_should_say_call_ended_by(self, call: CallRecord, who: str) -> None:
+        """The carrier's CDR says who ended the call: caller, carrier, cancel or timeout."""
+        _assert(checks.carrier_ended_by(call, who), call)
 
     @keyword
     def call_should_have_been_answered_by_carrier(self, call: CallRecord, name: str) -> None:

@@ -37,3 +37,20 @@ Late Answer Is Billed From The Answer, Not The INVITE
     ${call}=    Place Call    ${DAVE}    ${ANSWER_LATE}    duration=2s    expect=200    carrier_sees=True
     Platform CDR Should Match Call    ${call}    tolerance=1s
     Call Should Pass    ${call}
+
+Caller Cancelling While Ringing Gets 487 And Is Not Billed
+    ${call}=    Place Call    ${DAVE}    ${RING_FOREVER}    cancel_after=2s    expect=487    carrier_sees=True
+    Carrier Should Say Call Ended By    ${call}    cancel
+    Platform Should Have No Billable CDR    ${call}
+    Call Should Pass    ${call}
+
+Carrier Decline Is Relayed As 603 And Not Billed
+    ${call}=    Place Call    ${DAVE}    ${DECLINE}    expect=603    carrier_sees=True
+    Platform CDR Should Have Code    ${call}    603
+    Platform Should Have No Billable CDR    ${call}
+    Call Should Pass    ${call}
+
+Unknown Number At The Carrier Is Relayed As 404 And Not Billed
+    ${call}=    Place Call    ${DAVE}    ${NOT_FOUND}    expect=404    carrier_sees=True
+    Platform Should Have No Billable CDR    ${call}
+    Call Should Pass    ${call}

@@ -40,3 +40,10 @@ RTP Uses The Negotiated Payload Type
     ${call}=    Place Call    ${ALICE}    ${PCMA_ONLY}    codecs=PCMA,telephone-event    media=PCMA    expect=200
     Carrier Should Have Received RTP Payload Types    ${call}    8
     Call Should Pass    ${call}
+
+Early Media Carries The Negotiated Codec Before The Answer
+    ${call}=    Place Call    ${ALICE}    ${EARLY_MEDIA}    codecs=PCMA,PCMU,telephone-event    expect=200
+    Answered Codec Should Be    ${call}    PCMA
+    Post Dial Delay Should Be At Most    ${call}    1s
+    Setup Time Should Be At Least    ${call}    2s
+    Call Should Pass    ${call}

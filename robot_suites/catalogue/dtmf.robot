@@ -26,3 +26,14 @@ In-Band Tones Are Heard In Order
     ...    expect=200
     Carrier Should Have Heard DTMF    ${call}    0123456789*#
     Call Should Pass    ${call}
+
+SIP INFO Extended Events A To D Are Heard
+    ${call}=    Place Call    ${ALICE}    ${DTMF_SINK}    dtmf=ABCD    dtmf_mode=info    expect=200
+    Carrier Should Have Heard DTMF    ${call}    ABCD
+    Call Should Pass    ${call}
+
+In-Band Tones Over A-Law Are Heard
+    ${call}=    Place Call    ${ALICE}    ${DTMF_SINK}    dtmf=2580#    dtmf_mode=inband    codecs=PCMA
+    ...    expect=200
+    Carrier Should Have Heard DTMF    ${call}    2580#
+    Call Should Pass    ${call}

@@ -31,3 +31,9 @@ Too Small Session-Expires Gets 422 With Min-SE
     ${call}=    Place Call    ${TIMER_USER}    ${ECHO}    session_expires=30    expect=422    carrier_sees=False
     Response Header Should Be    ${call}    Min-SE    90
     Call Should Pass    ${call}
+
+Late Answer: Ringing Is Quick And Setup Time Is Measured
+    ${call}=    Place Call    ${ALICE}    ${ANSWER_LATE}    expect=200    carrier_sees=True
+    Post Dial Delay Should Be At Most    ${call}    1s
+    Setup Time Should Be At Least    ${call}    2s
+    Call Should Pass    ${call}

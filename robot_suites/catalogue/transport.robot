@@ -41,3 +41,8 @@ Request Larger Than The UDP Limit Goes On Over TCP
     ${call}=    Place Call    ${ALICE}    ${ECHO}    transport=tcp    padding=1600    expect=200    carrier_sees=True
     Carrier Should Have Received Request Over    ${call}    tcp
     Call Should Pass    ${call}
+
+REGISTER Over TCP
+    ${reg}=    Register    ${REGISTRAR_USER}    transport=tcp    expect=200
+    Challenges Should Be    ${reg}    1
+    Call Should Pass    ${reg}

@@ -22,9 +22,8 @@ from qa.capture.writer import udp_packet, write_pcap
 
 from test_analysis_engine import build_call_pcap
 
-_SEED = Path(tempfile.mkdtemp(prefix="voipqa-fuzz-")) / "seed.pcap"
-build_call_pcap(_SEED, digits="5")
-SEED_BYTES = _SEED.read_bytes()
+with tempfile.TemporaryDirectory(prefix="voipqa-fuzz-") as _tmp:
+    SEED_BYTES = build_call_pcap(Path(_tmp) / "seed.pcap", digits="5").read_bytes()
 SEED_FRAMES: list[bytes] = []
 _pos = 24
 while _pos + 16 <= len(SEED_BYTES):
