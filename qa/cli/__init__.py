@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except VoipqaError as exc:
         print(f"voipqa: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `voipqa ... | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("voipqa: interrupted", file=sys.stderr)
         return 130

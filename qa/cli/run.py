@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from qa.cases.suites import capture_for_run, lab_for_run, resolve_suites, run_suites
+    from qa.cases.wire import join_wire, link_ladders
     from qa.report.summary import print_summary, read_summary
 
     from qa.cases.parallel import default_parallel
@@ -34,11 +35,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--parallel {args.parallel}: must be at least 1")
     output = Path(args.output)
     with lab_for_run(args.env, output, echo=console.print) as lab_dir, \
-            capture_for_run(lab_dir, output, echo=console.print):
+            capture_for_run(lab_dir, output, echo=console.print) as captures:
         failed = run_suites(suites, output, env=args.env, lab_dir=lab_dir, include=args.include,
                             exclude=args.exclude, tests=args.test, parallel=parallel, echo=console.print)
     if failed >= 250 or not (output / "output.xml").exists():
         raise BadInput(f"robot could not run the suites (robot exit code {failed}); see above")
+    wire = join_wire(captures, output / "calls.jsonl", output)
+    link_ladders(output / "output.xml", wire, output)
     summary = read_summary(output / "output.xml")
     print_summary(summary, output, console)
-    return 0 if summary.failed == 0 and failed == 0 else 1
+    _print_wire(wire, captures)
+    return 0 if summary.failed == 0 and failed == 0 and not wire.failed_by_wire else 1
+
+
+def _print_wire(wire, captures) -> None:  # noqa: ANN001 - qa.cases.wire.WireResult
+    if not captures:
+        console.print("wire witness: capture was off")
+        return
+    console.print(f"wire witness: {wire.calls_seen} calls found in {', '.join(p.name for p in captures)}"
+                  + (f"; malformed SIP/SDP on {len(wire.failed_by_wire)} calls" if wire.failed_by_wire else ""))
+    if wire.problem:
+        console.print(f"  {wire.problem}")
+    for case, path in wire.ladders.items():
+        console.print(f"  ladder of {case}: {path}")

@@ -76,6 +76,10 @@ def test_smoke_fails_and_names_the_case_when_the_carriers_are_down(tmp_path):
     answered = next(r for r in records if r["case"].startswith("Authenticated"))
     assert answered["verdict"] == "fail"
     assert any(reason.startswith("customer:") or reason.startswith("carrier:") for reason in answered["reasons"])
+    # the wire witness drew the failed call's ladder and the report links it
+    ladder = tmp_path / "out" / answered["pcap"]["ladder"]
+    assert ladder.is_file() and answered["call_id"] in ladder.read_text()
+    assert "ladder of the call" in (tmp_path / "out" / "output.xml").read_text()
 
 
 def test_unknown_suite_is_one_line_and_exit_2(tmp_path):
