@@ -25,7 +25,7 @@ from qa.config import Environment
 CONTRACT_FIELDS = ("call_id", "offered_codecs", "answered_codec", "started", "answered", "ended",
                    "final_code", "pdd_ms", "setup_ms", "duration_s")
 #: Customer observations kept in the record's ``customer`` object.
-CUSTOMER_FIELDS = ("final_reason", "challenges", "bye_by", "answered_codecs", "session_expires", "min_se",
+CUSTOMER_FIELDS = ("method", "final_reason", "challenges", "bye_by", "answered_codecs", "session_expires", "min_se",
                    "request_bytes", "transport_sent", "retransmissions")
 
 

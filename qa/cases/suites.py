@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 import os
 import shutil
 from pathlib import Path
@@ -70,17 +71,31 @@ def _ephemeral_ports() -> tuple[int, int]:
         return 32768, 60999
 
 
-@contextlib.contextmanager
-def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[list[Path]]:
-    """Capture the run's traffic (the fourth witness); yield the capture files when done.
+@dataclass
+class RunCapture:
+    """The run's capture: its files once stopped, or why capture was off."""
 
-    For the lab: its SIP ports plus the ephemeral UDP range on loopback. Capture that
-    cannot run (no tool, no permission) is reported in one line and the run goes on.
+    files: list[Path] = field(default_factory=list)
+    off_reason: str | None = None
+
+    def describe(self) -> str:
+        if self.off_reason:
+            return f"off: {self.off_reason}"
+        return ", ".join(p.name for p in self.files) or "no file"
+
+
+@contextlib.contextmanager
+def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[RunCapture]:
+    """Capture the run's traffic (the fourth witness); the files are filled in when done.
+
+    For the lab: its SIP ports, its media port block and the ephemeral UDP range on
+    loopback. Capture that cannot run (no tool, no permission) is reported in one line
+    and the run goes on with capture marked off.
     """
     from qa.capture import CaptureUnavailable
     from qa.capture.live import Capture, build_bpf
 
-    files: list[Path] = []
+    run = RunCapture()
     state = None
     if lab_dir is not None:
         from qa import lab
@@ -94,14 +109,15 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
     try:
         capture.start()
     except CaptureUnavailable as exc:
+        run.off_reason = str(exc)
         echo(f"capture off: {exc}")
-        yield files
+        yield run
         return
     echo(f"capturing to {capture.path}")
     try:
-        yield files
+        yield run
     finally:
-        files.extend(capture.stop())
+        run.files.extend(capture.stop())
 
 
 def run_suites(suites: list[Path], output: Path, *, env: str | None = None, lab_dir: Path | None = None,

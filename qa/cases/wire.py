@@ -110,14 +110,14 @@ def _rewrite(calls_file: Path, records: list[CallRecord]) -> None:
     tmp.replace(calls_file)
 
 
-def link_ladders(output_xml: Path, result: WireResult, output: Path) -> None:
-    """Add each failed case's ladder link to its Robot message and rewrite the reports."""
-    if not result.ladders and not result.failed_by_wire:
-        return
+def annotate_report(output_xml: Path, result: WireResult, output: Path, *, capture: str) -> None:
+    """Put the wire witness into the Robot reports: capture metadata on the run, a ladder
+    link on each failed case, and a failure for a case whose call was malformed on the wire."""
     from robot.api import ExecutionResult
     from robot.reporting import ResultWriter
 
     run = ExecutionResult(str(output_xml))
+    run.suite.metadata["Capture"] = capture
     for test in run.suite.all_tests:
         ladder = result.ladders.get(test.name)
         if ladder is None:

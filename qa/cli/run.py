@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from qa.cases.suites import capture_for_run, lab_for_run, resolve_suites, run_suites
-    from qa.cases.wire import join_wire, link_ladders
+    from qa.cases.wire import annotate_report, join_wire
     from qa.report.summary import print_summary, read_summary
 
     from qa.cases.parallel import default_parallel
@@ -35,24 +35,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--parallel {args.parallel}: must be at least 1")
     output = Path(args.output)
     with lab_for_run(args.env, output, echo=console.print) as lab_dir, \
-            capture_for_run(lab_dir, output, echo=console.print) as captures:
+            capture_for_run(lab_dir, output, echo=console.print) as capture:
         failed = run_suites(suites, output, env=args.env, lab_dir=lab_dir, include=args.include,
                             exclude=args.exclude, tests=args.test, parallel=parallel, echo=console.print)
     if failed >= 250 or not (output / "output.xml").exists():
         raise BadInput(f"robot could not run the suites (robot exit code {failed}); see above")
-    wire = join_wire(captures, output / "calls.jsonl", output)
-    link_ladders(output / "output.xml", wire, output)
+    wire = join_wire(capture.files, output / "calls.jsonl", output)
+    annotate_report(output / "output.xml", wire, output, capture=capture.describe())
     summary = read_summary(output / "output.xml")
     print_summary(summary, output, console)
-    _print_wire(wire, captures)
+    _print_wire(wire, capture)
     return 0 if summary.failed == 0 and failed == 0 and not wire.failed_by_wire else 1
 
 
-def _print_wire(wire, captures) -> None:  # noqa: ANN001 - qa.cases.wire.WireResult
-    if not captures:
-        console.print("wire witness: capture was off")
+def _print_wire(wire, capture) -> None:  # noqa: ANN001 - qa.cases.wire.WireResult, RunCapture
+    if not capture.files:
+        console.print(f"wire witness: capture {capture.describe()}")
         return
-    console.print(f"wire witness: {wire.calls_seen} calls found in {', '.join(p.name for p in captures)}"
+    console.print(f"wire witness: {wire.calls_seen} calls found in {capture.describe()}"
                   + (f"; malformed SIP/SDP on {len(wire.failed_by_wire)} calls" if wire.failed_by_wire else ""))
     if wire.problem:
         console.print(f"  {wire.problem}")

@@ -7,28 +7,17 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from qa.paths import ROOT
 from qa.ports import port_is_free
 
+from tests.integration.cli import gone, voipqa
+
 pytestmark = pytest.mark.integration
 
 
-def voipqa(*args: str, lab_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, VOIPQA_LAB_DIR=str(lab_dir))
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 def test_up_status_run_down_leaves_no_process_or_port(tmp_path):
@@ -53,7 +42,7 @@ def test_up_status_run_down_leaves_no_process_or_port(tmp_path):
         down = voipqa("lab", "down", lab_dir=lab_dir)
     assert down.returncode == 0 and "lab stopped" in down.stdout
     pids = [state["supervisor_pid"], *state["processes"].values()]
-    assert all(_gone(pid) for pid in pids), pids
+    assert all(gone(pid) for pid in pids), pids
     assert all(port_is_free(port) for port in state["ports"].values()), state["ports"]
     assert not (lab_dir / "lab.json").exists()
     assert voipqa("lab", "status", lab_dir=lab_dir).returncode == 1
@@ -110,7 +99,7 @@ def test_a_lab_started_for_a_run_dies_with_the_run(tmp_path):
     proc.wait()
     pids = [state["supervisor_pid"], *state["processes"].values()]
     deadline = time.monotonic() + 10
-    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert all(_gone(p) for p in pids)
+    assert all(gone(p) for p in pids)
     assert not state_file.exists()

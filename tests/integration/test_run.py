@@ -5,32 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from qa import lab
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED, ROOT
 
+from tests.integration.cli import gone, voipqa
+
 pytestmark = pytest.mark.integration
 SMOKE = ROOT / "robot_suites" / "smoke.robot"
 
 
-def voipqa(*args: str, lab_dir: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ, VOIPQA_LAB_DIR=str(lab_dir))
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_smoke_passes_with_an_ephemeral_lab_and_writes_every_report(tmp_path):
@@ -64,7 +51,7 @@ def test_smoke_fails_and_names_the_case_when_the_carriers_are_down(tmp_path):
         for name in ("carrier-a", "carrier-b"):
             os.kill(state.processes[name], signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while any(_alive(state.processes[n]) for n in ("carrier-a", "carrier-b")) and time.monotonic() < deadline:
+        while not all(gone(state.processes[n]) for n in ("carrier-a", "carrier-b")) and time.monotonic() < deadline:
             time.sleep(0.1)
         proc = voipqa("run", str(SMOKE), "--output", str(tmp_path / "out"), lab_dir=run_dir)
     finally:

@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# voipqa runner image (DESIGN §2, docker backend): SIPp customers, capture, reports —
+# `voipqa run --env docker` against the compose network. Also the capture sidecar's image
+# (dumpcap). The Debian packages are ./bootstrap's DEB_PACKAGES (a test keeps them in step).
+FROM debian:12-slim
+
+ARG DEBIAN_FRONTEND=noninteractive
+# dumpcap setcap'd for the group wireshark, so the non-root runner can capture
+# (with cap_add NET_RAW/NET_ADMIN in docker-compose.yml)
+RUN echo "wireshark-common wireshark-common/install-setuid boolean true" | debconf-set-selections \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends \
+      sip-tester \
+      kamailio \
+      kamailio-sqlite-modules kamailio-tls-modules kamailio-extra-modules kamailio-utils-modules \
+      rtpengine-daemon \
+      tshark tcpdump \
+      stunnel4 \
+      kamailio-xml-modules \
+      sqlite3 openssl \
+      python3-venv \
+      python3 ca-certificates libcap2-bin \
+ && rm -rf /var/lib/apt/lists/*
+
+# the package is installed editable, as ./bootstrap does: voipqa finds sipp/, lab/,
+# carriers/ and robot_suites/ next to qa/ (qa/paths.py)
+WORKDIR /opt/voipqa
+COPY . /opt/voipqa
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q --upgrade pip \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q -e '/opt/voipqa[test]' \
+ && /opt/venv/bin/voipqa --version
+
+RUN useradd --uid 10001 --user-group --groups wireshark --home-dir /opt/voipqa --no-create-home voipqa \
+ && mkdir -p /opt/voipqa/results /opt/voipqa/run/lab /opt/voipqa/run/carriers /captures \
+ && chown -R voipqa:voipqa /opt/voipqa/results /opt/voipqa/run /captures \
+ && chown voipqa:voipqa /opt/voipqa
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1
+USER voipqa
+CMD ["voipqa", "run", "--env", "docker", "--output", "/opt/voipqa/results"]
