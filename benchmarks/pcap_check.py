@@ -166,6 +166,9 @@ def time_tshark(path: Path, packets: int, timeout: float) -> Timing:
 def time_pyshark(path: Path, prefix: int) -> Timing:
     import pyshark
 
+    # pyshark asks for the current event loop; after recording (asyncio.run closed its
+    # loop and unset it) there is none, so give it a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     cap = pyshark.FileCapture(str(path), keep_packets=False)
     n = 0
     children = resource.getrusage(resource.RUSAGE_CHILDREN)

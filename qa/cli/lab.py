@@ -20,9 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  ("status", cmd_status, "show processes, ports, health")):
         p = lab_sub.add_parser(name, help=helptext)
         p.add_argument("--run-dir", help="lab state directory (default: $VOIPQA_LAB_DIR or ./.voipqa/lab)")
+        p.add_argument("--backend", choices=["native", "docker"], default="native",
+                       help="native processes (default) or the containers of docker-compose.yml")
         p.set_defaults(func=func)
         if name == "up":
-            p.add_argument("--backend", choices=["native", "docker"], default="native")
+            p.add_argument("--profile", action="append", default=[],
+                           help="docker: also start this compose profile (run, freeswitch)")
             p.add_argument("--seed", default=str(DEFAULT_SEED), help="accounts, balances, prefixes")
             p.add_argument("--plan", default=str(DEFAULT_PLAN), help="the carriers' number plan")
             p.add_argument("--port", action="append", metavar="NAME=PORT",
@@ -49,11 +52,15 @@ def _parse_ports(items: list[str] | None) -> dict[str, int] | None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        from qa import dockerlab
+
+        rows = dockerlab.up(dockerlab.DEFAULT_COMPOSE, profiles=args.profile)
+        console.print("docker lab up (compose project voipqa)")
+        _print_docker_status(rows)
+        return 0
     from qa import lab
 
-    if args.backend != "native":
-        raise BadInput(f"--backend {args.backend}: no Docker engine runs here; "
-                       "use the native backend (the container path is checked statically)")
     state, already = lab.up(_run_dir(args), seed=Path(args.seed), plan=Path(args.plan),
                             ports=_parse_ports(args.port))
     console.print(("lab already running" if already else "lab up") + f" in {state.run_dir}")
@@ -62,6 +69,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        from qa import dockerlab
+
+        removed = dockerlab.down(dockerlab.DEFAULT_COMPOSE)
+        console.print(f"docker lab stopped ({len(removed)} objects removed)" if removed else "no docker lab running")
+        return 0
     from qa import lab
 
     stopped = lab.down(_run_dir(args))
@@ -70,6 +83,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        return _docker_status(args)
     from qa import lab
 
     rows = lab.status(_run_dir(args))
@@ -89,4 +104,26 @@ def _print_status(rows) -> None:  # noqa: ANN001 - list of qa.lab.ProcessStatus
     for row in rows:
         ports = ", ".join(f"{k}={v}" for k, v in (row.ports or {}).items())
         table.add_row(row.name, str(row.pid), "[green]yes[/]" if row.alive else "[red]no[/]", ports, str(row.health))
+    console.print(table)
+
+
+def _docker_status(args: argparse.Namespace) -> int:
+    from qa import dockerlab
+
+    rows = dockerlab.status(dockerlab.DEFAULT_COMPOSE)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        _print_docker_status(rows)
+    active = [r for r in rows if r.state != "missing"]
+    return 0 if active and all(r.alive for r in active) else 1
+
+
+def _print_docker_status(rows) -> None:  # noqa: ANN001 - list of qa.dockerlab.ServiceStatus
+    table = Table(title="voipqa docker lab")
+    for col in ("service", "role", "container", "state", "health", "address"):
+        table.add_column(col)
+    for r in rows:
+        state = f"[green]{r.state}[/]" if r.alive else f"[red]{r.state}[/]"
+        table.add_row(r.service, r.role or "", r.container or "-", state, r.health or "-", r.address or "-")
     console.print(table)

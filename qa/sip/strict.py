@@ -213,21 +213,22 @@ class _Checker:
         if end < 0:
             self.err(n, "sip.framing", "no empty line after the header section (RFC 3261 §7)")
             end = body_start = n
-        self._section_checks(start, end)
+        crlf_only = self._section_checks(start, end)
         first_end = text.find("\n", start, end)
         if first_end < 0:
             first_end = end
         line = text[start:first_end]
         self.start_line(line[:-1] if line.endswith("\r") else line, start)
         limit = end + (2 if text.startswith("\r\n", end) else 1) if end < n else n
-        keys = self.headers(first_end + 1, limit)
+        keys = self.headers(first_end + 1, limit, crlf_only and first_end < end and limit == end + 2)
         self.message_rules(keys, end)
         self.body(body_start)
         self.problems.sort(key=_offset)
         return self.problems
 
-    def _section_checks(self, start: int, end: int) -> None:
-        """Encoding, control characters and line ends of the header section (§7, §25.1)."""
+    def _section_checks(self, start: int, end: int) -> bool:
+        """Encoding, control characters and line ends of the header section (§7, §25.1);
+        True when every line of it ends in CRLF (no lone CR, no bare LF)."""
         head = self.text[start:end]
         if not head.isascii():
             try:
@@ -241,18 +242,48 @@ class _Checker:
                          f"control character 0x{ord(m.group()):02x} in the header section "
                          "(RFC 3261 §25.1; only a quoted-pair may carry one)")
                 break
-        crlf = head.count("\r\n")
-        if head.count("\r") != crlf:
+        crlf, cr = head.count("\r\n"), head.count("\r")
+        if cr != crlf:
             self.err(start + _lone_cr(head), "sip.whitespace",
                      "CR not followed by LF (RFC 3261 §7: lines end in CRLF)")
-        if head.count("\n") != crlf:
+        lf = head.count("\n")
+        if lf != crlf:
             self.warn(start + _bare_lf(head), "sip.whitespace",
                       "line ends in a bare LF, not CRLF (RFC 3261 §7)")
+        return lf == crlf == cr
 
-    def headers(self, pos: int, limit: int) -> set[str]:
-        """Check every header line in ``text[pos:limit]``; return the keys seen (§7.3)."""
-        text = self.text
+    def headers(self, pos: int, limit: int, plain: bool = False) -> set[str]:
+        """Check every header line in ``text[pos:limit]``; return the keys seen (§7.3).
+
+        ``plain`` (every line ends in CRLF, the last one included) allows the fast split
+        when no line is folded either; otherwise the line regex finds the lines.
+        """
         seen: set[str] = set()
+        block = self.text[pos:limit]
+        if plain and "\n " not in block and "\n\t" not in block:
+            self._plain_lines(block, pos, seen)
+        else:
+            self._regex_lines(pos, limit, seen)
+        return seen
+
+    def _plain_lines(self, block: str, pos: int, seen: set[str]) -> None:
+        """Fast path: unfolded CRLF lines, so a line is a header exactly when it has a ':'
+        (what :data:`_RE_HEADER_LINE` matches in such a block)."""
+        header = self._header
+        lines = block.split("\r\n")
+        if not lines[-1]:
+            lines.pop()  # the block ends in CRLF: no line after it
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if colon:
+                header(name, value, pos, seen)
+            else:
+                self._bad_line(pos, pos + len(line) + 2, bool(seen))
+            pos += len(line) + 2
+
+    def _regex_lines(self, pos: int, limit: int, seen: set[str]) -> None:
+        """General path: folded lines, bare LF and lone CR, one regex match per header."""
+        text = self.text
         match = _RE_HEADER_LINE.match
         while pos < limit:
             m = match(text, pos, limit)
@@ -261,32 +292,35 @@ class _Checker:
                 continue
             pos = m.end()
             name, value = m.groups()
-            key = _KEY_CACHE.get(name)
-            if key is None:
-                key = self._header_name(name, m.start())
-                if key is None:
-                    continue
-            voff = m.start(2)
             if "\n" in value:  # folded (§7.3.1): CRLF -> two spaces keeps every offset
                 value = value.replace("\r\n", "  ").replace("\n", " ")
-            if value[:1] in (" ", "\t"):
-                stripped = value.lstrip(" \t")
-                voff += len(value) - len(stripped)
-                value = stripped
-            if value[-1:] in (" ", "\t"):
-                value = value.rstrip(" \t")
-            if key in seen:
-                if key in _SINGLE:
-                    self.err(m.start(), "sip.header.duplicate",
-                             f"more than one {pretty_name(key)} header (RFC 3261 §7.3.1, §20)")
-            else:
-                seen.add(key)
-                if key == "via":
-                    self.first_via = m.start()
-            check = _CHECKS.get(key)
-            if check is not None:
-                check(self, value, voff, key)
-        return seen
+            self._header(name, value, m.start(), seen)
+
+    def _header(self, name: str, value: str, start: int, seen: set[str]) -> None:
+        """One header line at ``start``: name, duplicates, then its value's own check."""
+        key = _KEY_CACHE.get(name)
+        if key is None:
+            key = self._header_name(name, start)
+            if key is None:
+                return
+        voff = start + len(name) + 1
+        if value[:1] in (" ", "\t"):
+            stripped = value.lstrip(" \t")
+            voff += len(value) - len(stripped)
+            value = stripped
+        if value[-1:] in (" ", "\t"):
+            value = value.rstrip(" \t")
+        if key in seen:
+            if key in _SINGLE:
+                self.err(start, "sip.header.duplicate",
+                         f"more than one {pretty_name(key)} header (RFC 3261 §7.3.1, §20)")
+        else:
+            seen.add(key)
+            if key == "via":
+                self.first_via = start
+        check = _CHECKS.get(key)
+        if check is not None:
+            check(self, value, voff, key)
 
     def _header_name(self, name: str, off: int) -> str | None:
         """Canonical key of a header name not seen before; None (reported) if not a token."""

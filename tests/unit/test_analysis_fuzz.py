@@ -20,7 +20,7 @@ from qa.capture import PcapError
 from qa.capture.model import Payload
 from qa.capture.writer import udp_packet, write_pcap
 
-from test_analysis_engine import build_call_pcap
+from tests.unit.test_analysis_engine import build_call_pcap
 
 with tempfile.TemporaryDirectory(prefix="voipqa-fuzz-") as _tmp:
     SEED_BYTES = build_call_pcap(Path(_tmp) / "seed.pcap", digits="5").read_bytes()

@@ -6,7 +6,7 @@ import pytest
 
 from qa.cli import main
 
-from test_analysis_engine import CALL_ID, build_call_pcap
+from tests.unit.test_analysis_engine import CALL_ID, build_call_pcap
 
 CHECK_KEYS = {"schema", "file", "packets", "bytes", "duration_s", "sip_messages", "calls", "dialogs",
               "errors", "warnings", "infos", "findings", "findings_suppressed", "rules",

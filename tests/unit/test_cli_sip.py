@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
-from test_sip_strict import INVITE, OK  # same directory (pytest prepend import mode)
+from tests.unit.test_sip_strict import INVITE, OK
 
 CORPUS = Path("/work/shared/corpus")
 KEYS = ["frame", "time", "call_id", "severity", "rule", "reason", "offset"]

@@ -7,7 +7,7 @@ from qa.analysis.engine import analyze
 from qa.analysis.findings import Finding
 from qa.analysis.ladder import endpoints, render_ladder
 
-from test_analysis_engine import CALL_ID, build_call_pcap
+from tests.unit.test_analysis_engine import CALL_ID, build_call_pcap
 
 
 class _Tags(HTMLParser):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.sip.lenient import LenientMessage, read
-from test_sip_strict import INVITE, OK, SDP  # same directory (pytest prepend import mode)
+from tests.unit.test_sip_strict import INVITE, OK, SDP
 
 CORPUS = Path("/work/shared/corpus")
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from qa.sdp.strict import check_sdp
 from qa.sip.lenient import read
 from qa.sip.strict import check_message
-from test_sdp_strict import SDP  # same directory (pytest prepend import mode)
-from test_sip_strict import INVITE, OK
+from tests.unit.test_sdp_strict import SDP
+from tests.unit.test_sip_strict import INVITE, OK
 
 CORPUS = Path("/work/shared/corpus")
 SIP_SEEDS = [INVITE, OK] + sorted((p.read_bytes() for p in CORPUS.glob("rfc*/*.dat")), key=len)[:40]
