@@ -15,9 +15,11 @@ for byte-identical input (retransmissions; SDP bodies a load generator repeats).
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from qa.analysis.calls import CallSummary, CallTracker, Limits
 from qa.analysis.findings import Finding, FindingSink
@@ -153,7 +155,8 @@ class Analyzer:
                 emit(item.frame, item.time, None, "sip.unreadable",
                      "looks like SIP but no Call-ID could be read", offset=0)
             return
-        ev = to_event(msg, item, keep_raw=call_id == self.keep_raw_for, media_of=self.media_of)
+        ev = to_event(msg, item, keep_raw=call_id == self.keep_raw_for, media_of=self.media_of,
+                      with_headers=call_id not in self.tracker.live)
         if msg.body and self.check_sdp is not None and is_sdp(msg.content_type):
             base = msg.body_offset
             findings += [emit(item.frame, item.time, call_id, p.rule, p.reason,
@@ -216,15 +219,34 @@ def analyze(path: str | Path, *, on_call: Callable[[CallSummary], None] | None =
     analyzer = Analyzer(str(path), on_call=on_call, **kwargs)
     feed = analyzer.feed
     n = 0
-    for item in reader:
-        feed(item)
-        n += 1
-        if progress is not None and not n & 0xFFF:
-            progress(reader.stats.bytes)
+    with _fewer_collections():
+        for item in reader:
+            feed(item)
+            n += 1
+            if progress is not None and not n & 0xFFF:
+                progress(reader.stats.bytes)
     stats = reader.stats
     if progress is not None:
         progress(stats.bytes)
     return analyzer.finish(stats.packets, stats.bytes, stats.duration, _stats_dict(stats))
+
+
+@contextmanager
+def _fewer_collections(threshold0: int = 50_000) -> Iterator[None]:
+    """Run the cyclic GC less often while a capture streams through.
+
+    Every message allocates many short-lived objects that reference counting frees
+    (few cycles); with the default threshold (700) the collector runs every few messages
+    and its full collections re-scan every kept summary, ~15 % of the CPU time on a
+    200k-packet capture. Cycles are still collected, every ``threshold0`` allocations;
+    the previous thresholds are restored afterwards.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], threshold0), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _stats_dict(stats: object) -> dict[str, object]:

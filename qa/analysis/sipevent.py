@@ -15,9 +15,18 @@ _DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
 _EVENT_DIGITS = "0123456789*#ABCD"
 
 
+_ENDPOINTS: dict[tuple[str, int], str] = {}  # a capture has few endpoints: built once each
+
+
 def endpoint(address: str, port: int) -> str:
     """``ip:port``, IPv6 addresses in brackets (RFC 3986 §3.2.2)."""
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    found = _ENDPOINTS.get((address, port))
+    if found is None:
+        found = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        if len(_ENDPOINTS) >= 4096:
+            _ENDPOINTS.clear()
+        _ENDPOINTS[address, port] = found
+    return found
 
 
 def sdp_media(body: bytes) -> list[tuple[str, int, dict[int, tuple[str, int]], int | None, str, list[str]]] | None:
@@ -63,9 +72,12 @@ def is_sdp(content_type: str | None) -> bool:
     return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
 
 
-def to_event(msg, payload, *, keep_raw: bool = False, media_of=None) -> SipEvent:
+def to_event(msg, payload, *, keep_raw: bool = False, media_of=None,
+             with_headers: bool = True) -> SipEvent:
     """Normalise a :class:`qa.sip.lenient.LenientMessage` seen in ``payload``;
-    ``media_of`` replaces :func:`sdp_media` (the engine passes a memoised one)."""
+    ``media_of`` replaces :func:`sdp_media` (the engine passes a memoised one).
+    ``with_headers=False`` leaves ``headers`` out: the tracker reads them only for the
+    first message of a Call-ID, and the lenient reader builds them on demand."""
     body = msg.body or b""
     sdp = body if body and is_sdp(msg.content_type) else None
     request = msg.kind == "request"
@@ -76,7 +88,7 @@ def to_event(msg, payload, *, keep_raw: bool = False, media_of=None) -> SipEvent
         transport=payload.transport, method=method, status=0 if request else (msg.status or 0),
         reason=msg.reason or "", call_id=msg.call_id, cseq=msg.cseq or 0,
         from_tag=msg.from_tag, to_tag=msg.to_tag, branch=msg.branch,
-        headers=msg.headers,
+        headers=msg.headers if with_headers else None,
         sdp=sdp.decode("utf-8", "replace") if sdp is not None and keep_raw else None,
         media=(media_of or sdp_media)(sdp) if sdp is not None else None,
         info_digit=info_digit(msg.content_type, body) if method == "INFO" and request else None,

@@ -181,4 +181,5 @@ class WitnessKeywords:
     def platform_should_have_no_billable_cdr(self, call: CallRecord) -> None:
         """A failed call bills nothing."""
         if call.cdr and float(call.cdr.get("duration") or 0) > 0:
-            _assert([f"platform: failed call billed {call.cdr.get('duration')} s"], call)
+            _assert([f"platform: billed {call.cdr.get('duration')} s for a call that should bill nothing "
+                     f"(customer got {call.final_code})"], call)

@@ -23,6 +23,10 @@ _TAG_RE = re.compile(r";\s*tag\s*=\s*([^;,\s>]+)", re.I)
 _BRANCH_RE = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 _WANTED = frozenset({"call-id", "cseq", "from", "to", "via", "content-type", "content-length"})
 _NAMES: dict[str, tuple[str, str]] = {}  # raw name -> (canonical key, name to report)
+_LINE_MEMO_SIZE = 4096
+_LINE_MEMO: dict[str, tuple[str, tuple[str, object], int]] = {}  # line -> _wanted_line(line)
+_UNWANTED = ("", ("", None), 0)
+_START_MEMO: dict[str, tuple[str, str | None, int | None, str | None]] = {}  # _read_start_line
 #: Headers reported under their conventional spelling whatever the case or compact form
 #: on the wire (RFC 3261 §7.3.3, §20); other names are reported as written.
 _KNOWN = frozenset(COMPACT_FORMS.values()) | frozenset({
@@ -45,6 +49,9 @@ class LenientMessage:
     ``(name, value)`` per header line with folding undone and compact names expanded
     (``v``, ``VIA`` -> ``Via``; unknown headers as written). ``body`` is cut to a usable ``Content-Length`` and starts at
     byte ``body_offset`` of the input.
+
+    ``headers`` is built on first use from the header lines kept in ``lines``: call
+    correlation reads it once per call, not once per message.
     """
 
     kind: str  # "request" | "response"
@@ -62,11 +69,18 @@ class LenientMessage:
     content_type: str | None = None
     body: bytes = b""
     body_offset: int = 0
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list, repr=False, compare=False)
+    _headers: list[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_request(self) -> bool:
         return self.kind == "request"
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        if self._headers is None:
+            self._headers = _header_list(self.lines)
+        return self._headers
 
 
 def read(data: bytes) -> LenientMessage | None:
@@ -92,10 +106,14 @@ def _read(data: bytes) -> LenientMessage | None:
     msg = _start_line(lines[0].rstrip("\r"))
     if msg is None:
         return None
-    first = _headers(lines, msg)
+    msg.lines = lines
+    if "\n " in head or "\n\t" in head:  # folded lines: undo the folding first
+        first, msg.via_count = _wanted(msg.headers)
+    else:
+        first, msg.via_count = _wanted_unfolded(lines)
     _correlation(msg, first)
     body = data[body_start:]
-    length = first.get("content-length", "").strip()
+    length = (_first(first, "content-length") or "").strip()
     if length.isdigit() and length.isascii() and int(length) < len(body):
         body = body[:int(length)]
     msg.body = body
@@ -104,13 +122,28 @@ def _read(data: bytes) -> LenientMessage | None:
 
 
 def _start_line(line: str) -> LenientMessage | None:
+    """A new message for a Status-Line or Request-Line (read once per distinct line)."""
+    found = _START_MEMO.get(line)
+    if found is None:
+        found = _read_start_line(line)
+        if len(_START_MEMO) >= _LINE_MEMO_SIZE:
+            _START_MEMO.clear()
+        _START_MEMO[line] = found
+    kind, method, status, reason = found
+    if not kind:
+        return None
+    return LenientMessage(kind, line, method=method, status=status, reason=reason)
+
+
+def _read_start_line(line: str) -> tuple[str, str | None, int | None, str | None]:
+    """(kind, method, status, reason) of a start line; kind "" if it is none."""
     m = _STATUS_RE.match(line)
     if m is not None:
-        return LenientMessage("response", line, status=int(m.group(1)), reason=(m.group(2) or "").rstrip())
+        return "response", None, int(m.group(1)), (m.group(2) or "").rstrip()
     m = _REQUEST_RE.match(line)
     if m is not None:
-        return LenientMessage("request", line, method=m.group(1))
-    return None
+        return "request", m.group(1), None, None
+    return "", None, None, None
 
 
 def _name(raw: str) -> tuple[str, str]:
@@ -125,10 +158,9 @@ def _name(raw: str) -> tuple[str, str]:
     return found
 
 
-def _headers(lines: list[str], msg: LenientMessage) -> dict[str, str]:
-    """Fill ``msg.headers`` and ``via_count``; return the first value of each wanted header."""
-    headers = msg.headers
-    keys: list[str] = []
+def _header_list(lines: list[str]) -> list[tuple[str, str]]:
+    """``(name, value)`` per header line of ``lines`` (the start line first), folding undone."""
+    headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if not line:
             continue
@@ -141,42 +173,104 @@ def _headers(lines: list[str], msg: LenientMessage) -> dict[str, str]:
         raw, colon, value = line.partition(":")
         if not colon:
             continue
-        key, name = _name(raw)
-        keys.append(key)
-        headers.append((name, value.strip()))
-    first: dict[str, str] = {}
+        headers.append((_name(raw)[1], value.strip()))
+    return headers
+
+
+def _wanted(headers: list[tuple[str, str]]) -> tuple[dict[str, tuple[str, object]], int]:
+    """(value, :data:`_DERIVE` of it) of the first of each wanted header, and how many
+    Via values there are."""
+    first: dict[str, tuple[str, object]] = {}
     vias = 0
-    for key, (_, value) in zip(keys, headers):
+    for name, value in headers:
+        key = _name(name)[0]
         if key in _WANTED:
             if key not in first:
-                first[key] = value
+                first[key] = value, _DERIVE[key](value)
             if key == "via":
-                vias += len(split_list(value)) if '"' in value else value.count(",") + 1
-    msg.via_count = vias
-    return first
+                vias += _via_values(value)
+    return first, vias
 
 
-def _correlation(msg: LenientMessage, first: dict[str, str]) -> None:
-    """Call-ID, CSeq, tags, top branch and media type from the first header values."""
-    msg.call_id = first.get("call-id")
+def _wanted_unfolded(lines: list[str]) -> tuple[dict[str, tuple[str, object]], int]:
+    """:func:`_wanted` of ``_header_list(lines)`` when no line is a continuation: each
+    line is one header on its own, read through :data:`_LINE_MEMO` (lines repeat byte
+    for byte within a call)."""
+    first: dict[str, str] = {}
+    vias = 0
+    memo = _LINE_MEMO
+    for line in lines[1:]:
+        found = memo.get(line)
+        if found is None:
+            found = _wanted_line(line)
+            if len(memo) >= _LINE_MEMO_SIZE:
+                memo.clear()
+            memo[line] = found
+        key = found[0]
+        if key:
+            if key == "via":
+                vias += found[2]
+            if key not in first:
+                first[key] = found[1]
+    return first, vias
+
+
+def _wanted_line(line: str) -> tuple[str, tuple[str, object], int]:
+    """(key, (stripped value, what correlation derives from it), Via values) of a wanted
+    header line, else ("", ("", None), 0)."""
+    raw, colon, value = line.partition(":")
+    key = _name(raw)[0] if colon else ""
+    if key not in _WANTED:
+        return _UNWANTED
+    value = value.strip()
+    return key, (value, _DERIVE[key](value)), _via_values(value) if key == "via" else 0
+
+
+def _via_values(value: str) -> int:
+    """How many via-parms one Via header value holds (RFC 3261 §20.42)."""
+    return len(split_list(value)) if '"' in value else value.count(",") + 1
+
+
+def _correlation(msg: LenientMessage, first: dict[str, tuple[str, object]]) -> None:
+    """Call-ID, CSeq, tags, top branch and media type from the first header values
+    (derived once per distinct value, see :data:`_DERIVE`)."""
+    msg.call_id = _first(first, "call-id")
     cseq = first.get("cseq")
-    if cseq:
-        parts = cseq.split()
-        if parts[0].isdigit() and parts[0].isascii() and len(parts[0]) <= 10:
-            msg.cseq = int(parts[0])
-        if len(parts) > 1:
-            msg.cseq_method = parts[1]
+    if cseq is not None:
+        msg.cseq, msg.cseq_method = cseq[1]
     if msg.kind == "response":
         msg.method = msg.cseq_method
-    msg.from_tag = _tag(first.get("from"))
-    msg.to_tag = _tag(first.get("to"))
-    via = first.get("via")
-    if via:
-        m = _BRANCH_RE.search(via.split(",", 1)[0])
-        msg.branch = m.group(1) if m else None
-    ctype = first.get("content-type")
-    if ctype:
-        msg.content_type = ctype.split(";", 1)[0].strip().lower()
+    msg.from_tag = _first(first, "from")
+    msg.to_tag = _first(first, "to")
+    msg.branch = _first(first, "via")
+    msg.content_type = _first(first, "content-type")
+
+
+def _first(first: dict[str, tuple[str, object]], key: str):
+    found = first.get(key)
+    return found[1] if found is not None else None
+
+
+def _cseq(value: str) -> tuple[int | None, str | None]:
+    """(number, method) of a CSeq value, each None when absent or not a number."""
+    parts = value.split()
+    if not parts:
+        return None, None
+    number = int(parts[0]) if parts[0].isdigit() and parts[0].isascii() and len(parts[0]) <= 10 else None
+    return number, parts[1] if len(parts) > 1 else None
+
+
+def _branch(value: str) -> str | None:
+    """``branch`` of the first via-parm (RFC 3261 §8.1.1.7)."""
+    if not value:
+        return None
+    m = _BRANCH_RE.search(value.split(",", 1)[0])
+    return m.group(1) if m else None
+
+
+def _media_type(value: str) -> str | None:
+    """type/subtype of a Content-Type value, lower case, without parameters."""
+    return value.split(";", 1)[0].strip().lower() if value else None
 
 
 def _tag(value: str | None) -> str | None:
@@ -185,3 +279,12 @@ def _tag(value: str | None) -> str | None:
         return None
     m = _TAG_RE.search(value, value.rfind(">") + 1)
     return m.group(1) if m else None
+
+
+def _as_is(value: str) -> str:
+    return value
+
+
+#: What correlation takes from each wanted header's first value (pure: memoised per line).
+_DERIVE = {"call-id": _as_is, "cseq": _cseq, "from": _tag, "to": _tag, "via": _branch,
+           "content-type": _media_type, "content-length": _as_is}

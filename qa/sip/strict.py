@@ -171,16 +171,32 @@ _DIGEST_QUOTED = frozenset({"username", "realm", "nonce", "uri", "response", "cn
                             "opaque", "domain"})
 _DIGEST_UNQUOTED = frozenset({"algorithm", "nc", "stale"})
 _KEY_CACHE: dict[str, str] = {}
+#: (key, value offset from the line start, value, problems as (offset from the line start,
+#: rule, reason, severity), the key's _STATE hook or None) of one header line: see
+#: _Checker._entry.
+_Entry = tuple[str, int, str, tuple[tuple[int, str, str, str], ...], Callable | None]
+_LINE_MEMO_SIZE = 4096
+#: line -> _Entry, per (is_request, method == "REGISTER"); each cleared when full.
+_LINE_MEMOS: dict[tuple[bool, bool], dict[str, _Entry]] = {
+    (request, register): {} for request in (False, True) for register in (False, True)}
+#: start line -> (is_request, method, problems from the line start); cleared when full.
+_START_MEMO: dict[str, tuple[bool, str, tuple[tuple[int, str, str, str], ...]]] = {}
 # One header line plus its continuation lines (§7.3.1); the name part is checked separately.
 _LINE_TEXT = r"[^\r\n]*(?:\r(?!\n)[^\r\n]*)*"  # a lone CR is reported once, by _section_checks
 _RE_HEADER_LINE = re.compile(rf"([^:\r\n]*):({_LINE_TEXT}(?:\r?\n[ \t]{_LINE_TEXT})*)(?:\r?\n|\Z)")
 
 
 class _Checker:
-    """One pass over one message; problems accumulate in ``self.problems``."""
+    """One pass over one message; problems accumulate in ``self.problems``.
 
-    def __init__(self, data: bytes) -> None:
+    ``fast=False`` turns off the fast paths (plain-line split, start-line and header-line
+    memos) and checks every line with the line regex: the reference the fast paths are
+    tested against (tests/unit/test_perf_equivalence.py).
+    """
+
+    def __init__(self, data: bytes, fast: bool = True) -> None:
         self.data = data
+        self.fast = fast
         self.text = data.decode("latin-1")
         self.problems: list[Problem] = []
         self.is_request = False
@@ -260,7 +276,7 @@ class _Checker:
         """
         seen: set[str] = set()
         block = self.text[pos:limit]
-        if plain and "\n " not in block and "\n\t" not in block:
+        if plain and self.fast and "\n " not in block and "\n\t" not in block:
             self._plain_lines(block, pos, seen)
         else:
             self._regex_lines(pos, limit, seen)
@@ -268,18 +284,36 @@ class _Checker:
 
     def _plain_lines(self, block: str, pos: int, seen: set[str]) -> None:
         """Fast path: unfolded CRLF lines, so a line is a header exactly when it has a ':'
-        (what :data:`_RE_HEADER_LINE` matches in such a block)."""
-        header = self._header
+        (what :data:`_RE_HEADER_LINE` matches in such a block). Lines repeat byte for
+        byte across a call (From, To, Call-ID, Contact, Route...), so what a line amounts
+        to is memoised per context (:meth:`_line_memo`)."""
+        memo = self._line_memo()
+        apply = self._apply
         lines = block.split("\r\n")
         if not lines[-1]:
             lines.pop()  # the block ends in CRLF: no line after it
         for line in lines:
-            name, colon, value = line.partition(":")
-            if colon:
-                header(name, value, pos, seen)
-            else:
-                self._bad_line(pos, pos + len(line) + 2, bool(seen))
+            entry = memo.get(line)
+            if entry is None:
+                name, colon, value = line.partition(":")
+                if not colon:
+                    self._bad_line(pos, pos + len(line) + 2, bool(seen))
+                    pos += len(line) + 2
+                    continue
+                entry = self._entry(name, value, pos)
+                if entry is not None:
+                    if len(memo) >= _LINE_MEMO_SIZE:
+                        memo.clear()
+                    memo[line] = entry
+            if entry is not None:
+                apply(entry, pos, seen)
             pos += len(line) + 2
+
+    def _line_memo(self) -> dict[str, _Entry]:
+        """The memo of line -> :data:`_Entry` valid for this message: the pure checks
+        read nothing of the message but the value, whether it is a request and whether
+        it is a REGISTER (:data:`_CHECKS`), so entries are kept apart by those two."""
+        return _LINE_MEMOS[self.is_request, self.method == "REGISTER"]
 
     def _regex_lines(self, pos: int, limit: int, seen: set[str]) -> None:
         """General path: folded lines, bare LF and lone CR, one regex match per header."""
@@ -294,22 +328,41 @@ class _Checker:
             name, value = m.groups()
             if "\n" in value:  # folded (§7.3.1): CRLF -> two spaces keeps every offset
                 value = value.replace("\r\n", "  ").replace("\n", " ")
-            self._header(name, value, m.start(), seen)
+            entry = self._entry(name, value, m.start())
+            if entry is not None:
+                self._apply(entry, m.start(), seen)
 
-    def _header(self, name: str, value: str, start: int, seen: set[str]) -> None:
-        """One header line at ``start``: name, duplicates, then its value's own check."""
+    def _entry(self, name: str, value: str, start: int) -> _Entry | None:
+        """What the header line ``name:value`` at ``start`` amounts to, independent of
+        where it is: (key, value offset and value, the pure check's problems with offsets
+        from the line start). None (reported) when the name is not a token."""
         key = _KEY_CACHE.get(name)
         if key is None:
             key = self._header_name(name, start)
             if key is None:
-                return
-        voff = start + len(name) + 1
+                return None
+        delta = len(name) + 1
         if value[:1] in (" ", "\t"):
             stripped = value.lstrip(" \t")
-            voff += len(value) - len(stripped)
+            delta += len(value) - len(stripped)
             value = stripped
         if value[-1:] in (" ", "\t"):
             value = value.rstrip(" \t")
+        check = _CHECKS.get(key)
+        if check is None:
+            return key, delta, value, (), _STATE.get(key)
+        problems = self.problems
+        mark = len(problems)
+        base = 0 if self.fast else start  # the reference checks at the real offsets
+        check(self, value, base + delta, key)
+        found = tuple((p.offset - base, p.rule, p.reason, p.severity) for p in problems[mark:])
+        del problems[mark:]
+        return key, delta, value, found, _STATE.get(key)
+
+    def _apply(self, entry: _Entry, start: int, seen: set[str]) -> None:
+        """Account one header line at ``start``: duplicates, its problems, its effect on
+        the message state (:data:`_STATE`)."""
+        key, delta, value, found, state = entry
         if key in seen:
             if key in _SINGLE:
                 self.err(start, "sip.header.duplicate",
@@ -318,9 +371,11 @@ class _Checker:
             seen.add(key)
             if key == "via":
                 self.first_via = start
-        check = _CHECKS.get(key)
-        if check is not None:
-            check(self, value, voff, key)
+        if found:
+            self.problems += [Problem(start + off, rule, reason, severity)
+                              for off, rule, reason, severity in found]
+        if state is not None:
+            state(self, value, start + delta, key)
 
     def _header_name(self, name: str, off: int) -> str | None:
         """Canonical key of a header name not seen before; None (reported) if not a token."""
@@ -352,6 +407,28 @@ class _Checker:
 
     # -- start line (RFC 3261 §7.1, §7.2) --------------------------------------------
     def start_line(self, line: str, off: int) -> None:
+        """Check the start line at ``off``; memoised like header lines: its problems
+        depend on the line alone, its offsets on ``off`` by addition."""
+        if not self.fast:
+            self._check_start_line(line, off)
+            return
+        found = _START_MEMO.get(line)
+        if found is None:
+            problems = self.problems
+            mark = len(problems)
+            self._check_start_line(line, 0)
+            found = (self.is_request, self.method,
+                     tuple((p.offset, p.rule, p.reason, p.severity) for p in problems[mark:]))
+            del problems[mark:]
+            if len(_START_MEMO) >= _LINE_MEMO_SIZE:
+                _START_MEMO.clear()
+            _START_MEMO[line] = found
+        self.is_request, self.method, problems = found
+        if problems:
+            self.problems += [Problem(off + at, rule, reason, severity)
+                              for at, rule, reason, severity in problems]
+
+    def _check_start_line(self, line: str, off: int) -> None:
         if line[:4].upper() == "SIP/":
             self.status_line(line, off)
             return
@@ -724,7 +801,7 @@ class _Checker:
 
     def delta(self, digits: str, off: int, what: str) -> int:
         """delta-seconds value, reporting one beyond 2**32-1 (RFC 3261 §20.19, §25.1)."""
-        value = int(digits) if len(digits) < 40 else _DELTA_LIMIT + 1
+        value = _delta_value(digits)
         if value > _DELTA_LIMIT:
             self.err(off, "sip.value.oversized",
                      f"{what} {digits[:24]}{'...' if len(digits) > 24 else ''} exceeds 2**32-1 "
@@ -750,6 +827,9 @@ def _h_via(c: _Checker, value: str, off: int, key: str) -> None:
         c.warn(off + value.find("255.255.255.255"), "sip.via.broadcast",
                "Via sent-by is the broadcast address 255.255.255.255: responses must not go "
                "there (RFC 4475 §3.3.10)")
+
+
+def _s_via(c: _Checker, value: str, off: int, key: str) -> None:
     if not c.seen_via:
         c.seen_via = True
         _top_branch(c, value, off)
@@ -800,8 +880,7 @@ def _h_from_to(c: _Checker, value: str, off: int, key: str) -> None:
 
 def _h_contact(c: _Checker, value: str, off: int, key: str) -> None:
     if value == "*":
-        c.contact_star = off
-        return
+        return  # only in REGISTER with Expires: 0 (_request_rules)
     if not _RE_CONTACT.fullmatch(value):
         if not c.diagnose_list(value, off, key, c.diagnose_addr):
             c.generic(off, key)
@@ -834,8 +913,13 @@ def _h_cseq(c: _Checker, value: str, off: int, key: str) -> None:
     if len(digits) > 10 or int(digits) >= _CSEQ_LIMIT:
         c.err(off, "sip.value.oversized",
               f"CSeq number {digits[:24]} is not below 2**31 (RFC 3261 §8.1.1.5)")
+
+
+def _s_cseq(c: _Checker, value: str, off: int, key: str) -> None:
     if c.cseq is None:
-        c.cseq = (m.group(2), off + m.start(2))
+        m = _RE_CSEQ.fullmatch(value)
+        if m is not None:
+            c.cseq = (m.group(2), off + m.start(2))
 
 
 def _h_max_forwards(c: _Checker, value: str, off: int, key: str) -> None:
@@ -852,23 +936,37 @@ def _h_content_length(c: _Checker, value: str, off: int, key: str) -> None:
     if not _RE_DIGITS.fullmatch(value):
         c.err(off, "sip.content-length.syntax",
               f"Content-Length {value[:24]!r} is not 1*DIGIT (RFC 3261 §20.14)")
-    elif c.content_length is None:
+
+
+def _s_content_length(c: _Checker, value: str, off: int, key: str) -> None:
+    if c.content_length is None and _RE_DIGITS.fullmatch(value):
         c.content_length = (int(value) if len(value) < 20 else 2 ** 64, off)
 
 
 def _h_content_type(c: _Checker, value: str, off: int, key: str) -> None:
-    c.content_type_seen = True
     if not _RE_CONTENT_TYPE.fullmatch(value):
         c.generic(off, key)
+
+
+def _s_content_type(c: _Checker, value: str, off: int, key: str) -> None:
+    c.content_type_seen = True
 
 
 def _h_expires(c: _Checker, value: str, off: int, key: str) -> None:
     if not _RE_DIGITS.fullmatch(value):
         c.generic(off, key)
-        return
-    v = c.delta(value, off, pretty_name(key))
-    if key == "expires":
-        c.expires = v
+    else:
+        c.delta(value, off, pretty_name(key))
+
+
+def _s_expires(c: _Checker, value: str, off: int, key: str) -> None:
+    if _RE_DIGITS.fullmatch(value):
+        c.expires = _delta_value(value)
+
+
+def _s_contact(c: _Checker, value: str, off: int, key: str) -> None:
+    if value == "*":
+        c.contact_star = off
 
 
 def _h_tokens(c: _Checker, value: str, off: int, key: str) -> None:
@@ -942,6 +1040,9 @@ def _h_warning(c: _Checker, value: str, off: int, key: str) -> None:
     c.generic(off, key)
 
 
+#: Per header key, the check of its value: pure, i.e. its problems depend on nothing but
+#: (value, key, is_request, method == "REGISTER") and their offsets on ``off`` only by
+#: addition, which is what lets :meth:`_Checker._plain_lines` memoise them per line.
 _CHECKS: dict[str, Callable[[_Checker, str, int, str], None]] = {
     "via": _h_via, "from": _h_from_to, "to": _h_from_to, "contact": _h_contact,
     "route": _h_route, "record-route": _h_route, "call-id": _h_call_id, "cseq": _h_cseq,
@@ -954,6 +1055,14 @@ _CHECKS: dict[str, Callable[[_Checker, str, int, str], None]] = {
     "date": _h_date, "retry-after": _h_retry_after, "warning": _h_warning,
 }
 
+#: Per header key, what a line does to the message state (run for every line, after
+#: the pure check): top Via branch, first CSeq and Content-Length, Content-Type seen,
+#: Expires value, Contact: *.
+_STATE: dict[str, Callable[[_Checker, str, int, str], None]] = {
+    "via": _s_via, "cseq": _s_cseq, "content-length": _s_content_length,
+    "content-type": _s_content_type, "expires": _s_expires, "contact": _s_contact,
+}
+
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _USERINFO_CHARS = frozenset(_ALNUM + "-_.!~*'()&=+$,;?/:%")
 _REASON_CHARS = frozenset(_ALNUM + "-_.!~*'();/?:@&=+$, \t%" + "".join(map(chr, range(0x80, 0x100))))
@@ -964,6 +1073,11 @@ _RE_URI_HEADERS = _c(_URI_HEADERS)
 # -- small text helpers ----------------------------------------------------------------
 def _offset(p: Problem) -> int:
     return p.offset
+
+
+def _delta_value(digits: str) -> int:
+    """The value of a delta-seconds (1*DIGIT), anything of 40 digits or more as 2**32."""
+    return int(digits) if len(digits) < 40 else _DELTA_LIMIT + 1
 
 
 def _lone_cr(head: str) -> int:

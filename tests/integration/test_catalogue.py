@@ -104,7 +104,7 @@ def _both_carriers_busy(plan: dict) -> None:
 
 BROKEN = [
     ("auth", "Unknown User Gets 403", _seed(_leak_test_account), "customer: final response 200, expected 403"),
-    ("account", "Zero Balance Gets 402", _seed(_top_up_zero_balance), "customer: final response 200, expected 402"),
+    ("account", "Zero Balance Gets 402", _seed(_top_up_zero_balance), "should bill nothing (customer got 200)"),
     ("transport", "Call Over UDP", _plan(_carrier_rejects_everything), "customer: final response 480, expected 200"),
     ("codec", "Mixed Offer To A PCMA Carrier Is Answered With PCMA", _plan(_pcma_route_takes_pcmu),
      "customer: answer carries PCMU, expected PCMA"),
