@@ -7,7 +7,6 @@ the others (its T.38, TCP and DNS warnings are not SIP frames).
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from qa.analysis.tshark import parse_fields, second_opinion, tshark_argv
 from qa.capture import PcapError
 from qa.cli import main
 from qa.tools import have_tool
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus/pcaps")
+CORPUS = CORPUS / "pcaps"
 FILES = sorted(p for p in CORPUS.glob("*") if p.suffix in (".pcap", ".pcapng", ".cap"))
 
 pytestmark = [pytest.mark.integration,

@@ -14,10 +14,9 @@ from qa.analysis.engine import analyze
 from qa.analysis.findings import SEVERITIES
 from qa.capture.writer import udp_packet, write_pcap
 from qa.rtp import DtmfEvent, RtpPacket
+from qa.paths import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pcaps"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus/pcaps")
+CORPUS = SHARED_CORPUS / "pcaps"
 CALLER, PROXY = ("10.1.0.1", 5062), ("10.1.0.2", 5060)
 CALL_ID = "call-1@test"
 

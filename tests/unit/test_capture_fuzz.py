@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from qa.capture import CaptureProblem, CaptureReader, Payload, PcapError
 from qa.capture.writer import ethernet, fragment_ipv4, tcp_packet, udp_packet, write_pcap, write_pcapng
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus/pcaps")
+CORPUS = CORPUS / "pcaps"
 TMP = Path(tempfile.mkdtemp(prefix="voipqa-capture-fuzz-"))
 atexit.register(shutil.rmtree, TMP, True)
 LINKTYPES = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147]

@@ -17,8 +17,9 @@ from qa.capture.writer import (
     LINKTYPE_ETHERNET, LINKTYPE_RAW, ethernet, fragment_ipv4, fragment_ipv6, ipv4_packet,
     ipv6_packet, tcp_packet, udp_packet, write_pcap, write_pcapng,
 )
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus/pcaps")
+CORPUS = CORPUS / "pcaps"
 T0 = 1_700_000_000.25
 A, B = "192.0.2.1", "192.0.2.2"
 A6, B6 = "2001:db8::1", "2001:db8::2"

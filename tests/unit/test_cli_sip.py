@@ -10,8 +10,9 @@ import pytest
 
 from qa.cli import main
 from tests.unit.test_sip_strict import INVITE, OK
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS
 KEYS = ["frame", "time", "call_id", "severity", "rule", "reason", "offset"]
 
 

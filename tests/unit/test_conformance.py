@@ -7,13 +7,13 @@ one error, and it carries the rule that names what the RFC says is wrong.
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from qa.sip.strict import check_message
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS
 
 #: invalid-should-reject message -> the rule of the RFC's stated reason.
 REJECT_RULE = {

@@ -11,7 +11,6 @@ the second pass runs on memo hits.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +19,9 @@ from qa.capture import CaptureReader
 from qa.capture.model import Payload, PcapError
 from qa.sip import lenient, strict
 from tests.unit.test_strict_fuzz import SIP_SEEDS, mutated
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS
 
 
 def _pcap_messages() -> list[bytes]:
@@ -71,7 +71,7 @@ def _same_lenient(data: bytes) -> None:
 
 def test_corpus_is_there() -> None:
     if not MESSAGES:
-        pytest.skip("no corpus at /work/shared/corpus")
+        pytest.skip(f"no corpus at {CORPUS}")
     assert len(MESSAGES) > 100
 
 

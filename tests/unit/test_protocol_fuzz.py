@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,8 +10,9 @@ from qa.errors import ParseError
 from qa.rtp import DtmfEvent, DtmfReceiver, RtpPacket
 from qa.sdp import SessionDescription, negotiate
 from qa.sip import Request, StreamFramer, parse_message
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus/rfc4475")
+CORPUS = CORPUS / "rfc4475"
 
 SIP_SEEDS = [
     b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport\r\n"

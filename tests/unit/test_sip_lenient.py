@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from qa.sip.lenient import LenientMessage, read
 from tests.unit.test_sip_strict import INVITE, OK, SDP
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS
 
 
 def test_request_fields() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,9 @@ from qa.sip import (
     make_response, new_branch, new_call_id, new_tag, parse_cseq, parse_digest_challenge,
     parse_message,
 )
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus/rfc4475")
+CORPUS = CORPUS / "rfc4475"
 
 SDP = (b"v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.101\r\ns=-\r\n"
        b"c=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0 101\r\n"

@@ -7,7 +7,6 @@ are kept below as explicit regression cases.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +17,9 @@ from qa.sip.lenient import read
 from qa.sip.strict import check_message
 from tests.unit.test_sdp_strict import SDP
 from tests.unit.test_sip_strict import INVITE, OK
+from qa.paths import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS
 SIP_SEEDS = [INVITE, OK] + sorted((p.read_bytes() for p in CORPUS.glob("rfc*/*.dat")), key=len)[:40]
 SDP_SEEDS = [SDP, INVITE[INVITE.index(b"v=0"):]]
 TOKENS = [b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b";", b",", b"\"", b"\\", b"<", b">", b"[", b"]",
