@@ -53,6 +53,7 @@ from typing import Any, Hashable
 from qa.carrier.media import MediaSpec
 from qa.carrier.plan import NumberPlan, Route
 from qa.errors import ParseError
+from qa.sip.timers import CancelTimer, StartTimer
 from qa.sdp import SessionDescription, negotiate
 from qa.sip import (Headers, Request, Response, make_response, new_branch, new_tag, parse_message,
                     parse_name_addr, parse_uri)
@@ -76,17 +77,6 @@ class Send:
     data: bytes
     addr: Addr
     transport: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    key: Hashable
-    delay: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    key: Hashable
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ Over TCP/TLS nothing is retransmitted (§17.1.1.2, §17.1.2.2) and D/K are zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable
 
 from qa.sip import Headers, Request, Response
+from qa.sip.timers import CancelTimer, StartTimer
 
 __all__ = ["Addr", "Action", "CancelTimer", "ClientTransaction", "Send", "StartTimer",
            "T1", "T2", "T4", "failure_ack"]
@@ -37,19 +37,6 @@ class Send:
 
     data: bytes
     addr: Addr
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    """Call ``on_timer(key)`` after ``delay`` seconds (replaces a pending timer of that key)."""
-
-    key: Hashable
-    delay: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    key: Hashable
 
 
 Action = Send | StartTimer | CancelTimer

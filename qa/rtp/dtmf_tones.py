@@ -34,6 +34,8 @@ import sys
 from array import array
 from dataclasses import dataclass, field
 
+from qa.rtp.g711 import pcm_samples
+
 __all__ = ["DTMF_ROWS", "DTMF_COLS", "KEYPAD", "InbandDigit", "InbandDtmfDetector", "dtmf_tone_pcm",
            "dbm0_amplitude"]
 
@@ -52,18 +54,6 @@ _FULL_SCALE = 32767.0
 def dbm0_amplitude(level_dbm0: float) -> float:
     """Peak amplitude (16-bit scale) of a sine at ``level_dbm0``."""
     return _FULL_SCALE * 10 ** ((level_dbm0 - FULL_SCALE_DBM0) / 20)
-
-
-def _pcm_samples(pcm: bytes | array) -> array:
-    if isinstance(pcm, array):
-        return pcm
-    if len(pcm) % 2:
-        raise ValueError("16-bit PCM must have an even number of octets")
-    samples = array("h")
-    samples.frombytes(pcm)
-    if sys.byteorder == "big":
-        samples.byteswap()
-    return samples
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,7 @@ class InbandDtmfDetector:
 
     def feed_detailed(self, pcm: bytes | array) -> list[InbandDigit]:
         """Like :meth:`feed`, with each press's onset (sample index)."""
-        self._buf.extend(_pcm_samples(pcm))
+        self._buf.extend(pcm_samples(pcm))
         out: list[InbandDigit] = []
         n = self.block
         pos = 0

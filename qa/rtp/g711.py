@@ -83,7 +83,10 @@ _ULAW_ENC = bytes(_ulaw_from_linear((i - 8192) << 2) for i in range(16384))
 _ALAW_ENC = bytes(_alaw_from_linear((i - 4096) << 3) for i in range(8192))
 
 
-def _samples(pcm: bytes) -> array:
+def pcm_samples(pcm: bytes | array) -> array:
+    """16-bit little-endian PCM octets as signed samples (an array passes through)."""
+    if isinstance(pcm, array):
+        return pcm
     if len(pcm) % 2:
         raise ValueError("16-bit PCM must have an even number of octets")
     samples = array("h")
@@ -96,7 +99,7 @@ def _samples(pcm: bytes) -> array:
 def ulaw_encode(pcm: bytes) -> bytes:
     """16-bit signed LE PCM -> μ-law octets (ITU-T G.711)."""
     table = _ULAW_ENC
-    return bytes([table[(s >> 2) + 8192] for s in _samples(pcm)])
+    return bytes([table[(s >> 2) + 8192] for s in pcm_samples(pcm)])
 
 
 def ulaw_decode(data: bytes) -> bytes:
@@ -107,7 +110,7 @@ def ulaw_decode(data: bytes) -> bytes:
 def alaw_encode(pcm: bytes) -> bytes:
     """16-bit signed LE PCM -> A-law octets (ITU-T G.711)."""
     table = _ALAW_ENC
-    return bytes([table[(s >> 3) + 4096] for s in _samples(pcm)])
+    return bytes([table[(s >> 3) + 4096] for s in pcm_samples(pcm)])
 
 
 def alaw_decode(data: bytes) -> bytes:
