@@ -7,6 +7,7 @@ free on the other protocol too, since SIP listens on UDP and TCP at once.
 
 from __future__ import annotations
 
+import random
 import socket
 
 from qa.errors import BadInput
@@ -69,3 +70,38 @@ def allocate_rtp_port(host: str = "127.0.0.1") -> int:
         if port > 1024 and _free_on(port, host, socket.SOCK_DGRAM) and _free_on(port + 1, host, socket.SOCK_DGRAM):
             return port
     raise BadInput(f"could not allocate an RTP port pair on {host}")
+
+
+#: Media port pools below the kernel's ephemeral range (the kernel never hands these
+#: out for port-0 binds or TCP connects, so only voipqa's own allocators compete):
+#: the lab's rtpengine block comes from the first, SIPp agents' media ports from the second.
+LAB_MEDIA_POOL = (10000, 20000)
+AGENT_MEDIA_POOL = (20000, 32000)
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's ephemeral port range (``ip_local_port_range``)."""
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def allocate_udp_block(count: int, host: str = "127.0.0.1",
+                       pool: tuple[int, int] = AGENT_MEDIA_POOL) -> int:
+    """The first port of ``count`` consecutive free UDP ports, even-aligned, from ``pool``.
+
+    Picked at random so concurrent allocators rarely probe the same block; RTP wants
+    even/odd pairs (RFC 3550 §11), and SIPp's ``-mp`` takes four (audio and video, each
+    with RTCP).
+    """
+    low, high = pool
+    high = min(high, ephemeral_range()[0])
+    if high - low <= count:
+        raise BadInput(f"no room for {count} UDP ports in {low}-{high} on {host}")
+    for _ in range(100):
+        start = random.randrange(low, high - count) & ~1
+        if all(_free_on(p, host, socket.SOCK_DGRAM) for p in range(start, start + count)):
+            return start
+    raise BadInput(f"could not find {count} consecutive free UDP ports in {low}-{high} on {host}")

@@ -32,8 +32,9 @@ def final_code(record: CallRecord, expected: int) -> list[str]:
     """The customer got the expected final response."""
     if record.final_code == expected:
         return []
-    got = record.final_code if record.final_code is not None else "no final response"
-    return [f"customer: final response {got}, expected {expected}"]
+    if record.final_code is None:
+        return [f"customer: no final response, expected {expected}"]
+    return [f"customer: final response {record.final_code}, expected {expected}"]
 
 
 def carrier_saw(record: CallRecord, expected: bool) -> list[str]:
@@ -111,8 +112,8 @@ def judge(record: CallRecord, expect: Expectation) -> CallRecord:
     if expect.check_cdr:
         reasons += platform_cdr(record, expect.duration_tolerance_s)
         reasons += carrier_duration(record, expect.duration_tolerance_s)
-    record.reasons = reasons
-    record.verdict = "fail" if reasons else "pass"
+    record.reasons = record.reasons + reasons  # keep what the runner found (no call placed, …)
+    record.verdict = "fail" if record.reasons else "pass"
     return record
 
 

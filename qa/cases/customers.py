@@ -15,7 +15,7 @@ from typing import Any
 from qa.cases.checks import Expectation
 from qa.config import Environment
 from qa.errors import BadInput
-from qa.sipp import Agent, CallResult, run as run_sipp
+from qa.sipp import Agent, CallResult, Outcome, SippResult, run as run_sipp
 from qa.sipp import media
 from qa.sipp.agent import mask_secrets
 
@@ -69,6 +69,9 @@ async def place(spec: CallSpec, env: Environment, password: str, workdir: Path) 
         return await _python_customer(spec, env, password)
     workdir.mkdir(parents=True, exist_ok=True)
     result = await run_sipp(_agent(spec, env, password, workdir), workdir)
+    if not result.calls and result.outcome in (Outcome.BIND_ERROR, Outcome.FATAL) and _bind_failed(result):
+        # another process took a port between allocation and SIPp's bind: once more, new ports
+        result = await run_sipp(_agent(spec, env, password, workdir), workdir)
     _scrub(workdir)
     if not result.calls:
         return CustomerOutcome(None, f"no call was placed: SIPp {result.outcome.describe()}")
@@ -85,6 +88,10 @@ def _agent(spec: CallSpec, env: Environment, password: str, workdir: Path) -> Ag
                  dtmf=spec.dtmf if spec.dtmf_mode == "info" else None,
                  local_ip=spec.local_ip or "127.0.0.1", call_duration_ms=int(spec.duration_s * 1000),
                  timeout_s=spec.timeout_s)
+
+
+def _bind_failed(result: SippResult) -> bool:
+    return any("bind" in line.lower() for line in result.errors)
 
 
 def _scenario(spec: CallSpec, workdir: Path) -> tuple[str, dict[str, str]]:

@@ -19,6 +19,7 @@ from robot.api import ExecutionResult
 
 from qa.cases.parallel import ItemResult, merge_outputs, plan_items, run_items
 from qa.errors import BadInput
+from qa.ports import LAB_MEDIA_POOL, ephemeral_range
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED, SUITES_DIR
 
 REPORT_FILES = {"output": "output.xml", "log": "log.html", "report": "report.html", "xunit": "xunit.xml"}
@@ -62,15 +63,6 @@ def lab_for_run(env: str | None, output: Path, echo=print) -> Iterator[Path | No
         echo("lab stopped")
 
 
-def _ephemeral_ports() -> tuple[int, int]:
-    """The kernel's ephemeral range: where SIPp, the carriers and rtpengine get their ports."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
 @dataclass
 class RunCapture:
     """The run's capture: its files once stopped, or why capture was off."""
@@ -101,10 +93,10 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
         from qa import lab
 
         state = lab.load_state(lab_dir)
-    ports = dict(state.ports) if state else {}
-    media = [(ports.pop("rtp_min"), ports.pop("rtp_max"))] if "rtp_min" in ports and "rtp_max" in ports else []
-    bpf = " or ".join([build_bpf(sorted(set(ports.values())), _ephemeral_ports()),
-                       *(f"udp portrange {low}-{high}" for low, high in media)])
+    sip_ports = {p for name, p in (state.ports.items() if state else ()) if name not in ("rtp_min", "rtp_max")}
+    # media: the lab's rtpengine block and the agents' pool (qa.ports), plus the ephemeral
+    # range where the carriers and the Python customer bind
+    bpf = build_bpf(sorted(sip_ports), (LAB_MEDIA_POOL[0], ephemeral_range()[1]))
     capture = Capture(output / "capture.pcapng", bpf=bpf)
     try:
         capture.start()

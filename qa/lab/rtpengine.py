@@ -9,16 +9,14 @@ stopped, and ``--b2b-url`` + ``--xmlrpc-format=2`` make it tell Kamailio so
 
 from __future__ import annotations
 
-import random
 import secrets
 import socket
 from pathlib import Path
 
-from qa.errors import BadInput
+from qa.ports import LAB_MEDIA_POOL, allocate_udp_block
 
 #: media ports per lab: 4 per call (RTP+RTCP on both legs), so ~100 concurrent calls
 MEDIA_PORTS = 400
-_MEDIA_FLOOR = 20000
 
 
 def command(exe: str, host: str, ng_port: int, rtp_min: int, rtp_max: int, *, sip_port: int,
@@ -35,33 +33,12 @@ def command(exe: str, host: str, ng_port: int, rtp_min: int, rtp_max: int, *, si
     ]
 
 
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _udp_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def allocate_media_range(host: str, count: int = MEDIA_PORTS) -> tuple[int, int]:
     """An even-aligned block of ``count`` UDP ports, all free now, below the kernel's
-    ephemeral range, so the ports other tools get from the kernel never land in it."""
-    top = _ephemeral_low() - count
-    if top <= _MEDIA_FLOOR:
-        raise BadInput(f"no room for {count} media ports below the ephemeral port range")
-    for _ in range(40):
-        start = random.randrange(_MEDIA_FLOOR, top) & ~1
-        if all(_udp_free(host, p) for p in range(start, start + count)):
-            return start, start + count - 1
-    raise BadInput(f"could not find {count} consecutive free UDP ports on {host} for rtpengine")
+    ephemeral range (``qa.ports.LAB_MEDIA_POOL``), so ports other tools get from the
+    kernel, and SIPp agents' media ports, never land in it."""
+    start = allocate_udp_block(count, host, LAB_MEDIA_POOL)
+    return start, start + count - 1
 
 
 def ping(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qa.errors import BadInput
 from qa.paths import SIPP_DIR
-from qa.ports import allocate_ports, allocate_rtp_port
+from qa.ports import AGENT_MEDIA_POOL, allocate_ports, allocate_udp_block
 
 #: Scenarios compiled into SIPp (``-sn NAME``).
 BUILTIN_SCENARIOS = frozenset({
@@ -226,13 +226,9 @@ class Agent:
             if self.control_port is None:
                 self.control_port = b
         if self.media_port is None:
-            for _ in range(20):
-                mp = allocate_rtp_port(self.local_ip)
-                if not {mp, mp + 1, mp + 2, mp + 3} & {self.port, self.control_port}:
-                    self.media_port = mp
-                    break
-            else:
-                raise BadInput(f"could not allocate a media port on {self.local_ip}")
+            # SIPp binds -mp .. -mp+3 (audio, video, each with RTCP), from a pool below the
+            # kernel's ephemeral range so TCP connects and port-0 binds never take them.
+            self.media_port = allocate_udp_block(4, self.local_ip, AGENT_MEDIA_POOL)
         return self
 
     @property
