@@ -58,16 +58,22 @@ class LabKeywords:
         """Wait until the platform's OPTIONS probing marks ``name`` inactive."""
         self._wait_for(name, active=False, timeout=timestr_to_secs(timeout))
 
-    def _wait_for(self, name: str, *, active: bool, timeout: float) -> None:
+    def _wait_for(self, name: str, *, active: bool, timeout: float, stable_s: float = 3.0) -> None:
+        """Wait until the state has held for ``stable_s`` (longer than the platform's probe
+        interval): right after a restart, a late transaction timeout can flip it back."""
         from qa import lab
 
         run_dir = self._run_dir()
-        deadline = time.monotonic() + timeout
-        flags = None
+        deadline = time.monotonic() + timeout + stable_s
+        flags, since = None, None
         while time.monotonic() < deadline:
             flags = lab.dispatcher_state(run_dir).get(name)
             if flags is not None and flags.startswith("A") == active:
-                return
+                since = since or time.monotonic()
+                if time.monotonic() - since >= stable_s:
+                    return
+            else:
+                since = None
             time.sleep(0.5)
         want = "active" if active else "inactive"
         raise AssertionError(f"platform: carrier {name} not {want} after {timeout:g} s (dispatcher flags {flags})")
