@@ -112,6 +112,86 @@ CREATE INDEX acc_cdrs_start_time_idx ON acc_cdrs (start_time);
 CREATE INDEX acc_cdrs_call_id_idx ON acc_cdrs (call_id);
 INSERT INTO version (table_name, table_version) VALUES ('acc_cdrs', 2);
 
+-- acc_queue: the accounting events of `accounting: queued` (lab/kamailio.cfg, ACCOUNTING).
+-- Kamailio's one accounting writer (route[ACC_WRITER]) inserts them, and at shutdown
+-- mqueue saves the events still queued into it too: key 'cdr' | 'acc' | 'missed', val =
+-- the event as acc_json writes it (JSON: every value a string, "" for a value acc has
+-- not, "time" whole unix seconds). The BEFORE INSERT triggers write each event's row into
+-- acc_cdrs / acc / missed_calls exactly as acc's DB backend through db_sqlite writes it,
+-- then drop the event (RAISE(IGNORE)), so the table stays empty; an event with another
+-- key stays here for an operator to see. What db_sqlite does, done again in SQL:
+--   TIMESTAMP columns: acc passes whole seconds (acc_cdrs: the seconds of the dialog's
+--     "sec.msec" times), stored as the Julian-day REAL (t - 0.5) / 86400 + 2440587.5
+--     (KAMAILIO-NOTES pitfall 4)
+--   duration: the REAL of the dialog's "sec.msec" duration
+--   every other value: text ('200' too; REAL columns convert numeric text themselves);
+--     a value acc has not is NULL (pitfall 3), acc_json's "" for it -> NULLIF(..., '')
+CREATE TABLE acc_queue (
+    id INTEGER PRIMARY KEY NOT NULL,
+    key VARCHAR(64) NOT NULL,
+    val TEXT NOT NULL
+);
+
+CREATE TRIGGER acc_queue_cdr BEFORE INSERT ON acc_queue WHEN NEW.key = 'cdr'
+BEGIN
+    INSERT INTO acc_cdrs (start_time, end_time, duration, call_id, from_user, to_user, account,
+                          invite_ts, answer_ts, carrier, end_reason)
+    VALUES ((CAST(NULLIF(json_extract(NEW.val, '$.start_time'), '') AS INTEGER) - 0.5) / 86400.0 + 2440587.5,
+            (CAST(NULLIF(json_extract(NEW.val, '$.end_time'), '') AS INTEGER) - 0.5) / 86400.0 + 2440587.5,
+            CAST(NULLIF(json_extract(NEW.val, '$.duration'), '') AS REAL),
+            NULLIF(json_extract(NEW.val, '$.call_id'), ''),
+            NULLIF(json_extract(NEW.val, '$.from_user'), ''),
+            NULLIF(json_extract(NEW.val, '$.to_user'), ''),
+            NULLIF(json_extract(NEW.val, '$.account'), ''),
+            NULLIF(json_extract(NEW.val, '$.invite_ts'), ''),
+            NULLIF(json_extract(NEW.val, '$.answer_ts'), ''),
+            NULLIF(json_extract(NEW.val, '$.carrier'), ''),
+            NULLIF(json_extract(NEW.val, '$.end_reason'), ''));
+    SELECT RAISE(IGNORE);
+END;
+
+CREATE TRIGGER acc_queue_acc BEFORE INSERT ON acc_queue WHEN NEW.key = 'acc'
+BEGIN
+    INSERT INTO acc (method, from_tag, to_tag, callid, sip_code, sip_reason, time,
+                     from_user, to_user, account, invite_ts, event_ts, carrier, reason)
+    VALUES (NULLIF(json_extract(NEW.val, '$.method'), ''),
+            NULLIF(json_extract(NEW.val, '$.from_tag'), ''),
+            NULLIF(json_extract(NEW.val, '$.to_tag'), ''),
+            NULLIF(json_extract(NEW.val, '$.callid'), ''),
+            NULLIF(json_extract(NEW.val, '$.sip_code'), ''),
+            NULLIF(json_extract(NEW.val, '$.sip_reason'), ''),
+            (CAST(json_extract(NEW.val, '$.time') AS INTEGER) - 0.5) / 86400.0 + 2440587.5,
+            NULLIF(json_extract(NEW.val, '$.from_user'), ''),
+            NULLIF(json_extract(NEW.val, '$.to_user'), ''),
+            NULLIF(json_extract(NEW.val, '$.account'), ''),
+            NULLIF(json_extract(NEW.val, '$.invite_ts'), ''),
+            NULLIF(json_extract(NEW.val, '$.event_ts'), ''),
+            NULLIF(json_extract(NEW.val, '$.carrier'), ''),
+            NULLIF(json_extract(NEW.val, '$.reason'), ''));
+    SELECT RAISE(IGNORE);
+END;
+
+CREATE TRIGGER acc_queue_missed BEFORE INSERT ON acc_queue WHEN NEW.key = 'missed'
+BEGIN
+    INSERT INTO missed_calls (method, from_tag, to_tag, callid, sip_code, sip_reason, time,
+                              from_user, to_user, account, invite_ts, event_ts, carrier, reason)
+    VALUES (NULLIF(json_extract(NEW.val, '$.method'), ''),
+            NULLIF(json_extract(NEW.val, '$.from_tag'), ''),
+            NULLIF(json_extract(NEW.val, '$.to_tag'), ''),
+            NULLIF(json_extract(NEW.val, '$.callid'), ''),
+            NULLIF(json_extract(NEW.val, '$.sip_code'), ''),
+            NULLIF(json_extract(NEW.val, '$.sip_reason'), ''),
+            (CAST(json_extract(NEW.val, '$.time') AS INTEGER) - 0.5) / 86400.0 + 2440587.5,
+            NULLIF(json_extract(NEW.val, '$.from_user'), ''),
+            NULLIF(json_extract(NEW.val, '$.to_user'), ''),
+            NULLIF(json_extract(NEW.val, '$.account'), ''),
+            NULLIF(json_extract(NEW.val, '$.invite_ts'), ''),
+            NULLIF(json_extract(NEW.val, '$.event_ts'), ''),
+            NULLIF(json_extract(NEW.val, '$.carrier'), ''),
+            NULLIF(json_extract(NEW.val, '$.reason'), ''));
+    SELECT RAISE(IGNORE);
+END;
+
 -- voipqa: prepaid balances and blocked destinations (read live by sqlops)
 CREATE TABLE voipqa_account (
     account VARCHAR(64) PRIMARY KEY NOT NULL,

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, ValidationError, field_validator,
+                      model_validator)
 
 from qa.cdr.normalise import CANONICAL_COLUMNS
 from qa.cdr.source import CdrSource, JsonlCdrSource, open_source
 from qa.errors import BadInput, ConfigError
 from qa.paths import ROOT
+from qa.validation import load_yaml_mapping, pydantic_problem
 
 MASK = "******"
 ENV_DIR = "environments"
@@ -122,6 +123,41 @@ class ThresholdsFile(_Strict):
     cdr_discrepancies_max: Annotated[int, Field(ge=0)] = 0
 
 
+MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$")]
+Nonblank = Annotated[str, Field(min_length=1)]
+
+
+class ResourcesFile(_Strict):
+    """Where the platform's resources are read during load and soak runs (issue 7).
+
+    The built-in lab is sampled directly; any other platform says here what it exposes: a
+    Prometheus text endpoint (``metrics``: voipqa name -> series) and/or a JSON stats URL
+    (``fields``: voipqa name -> dotted path). ``scale`` converts units (bytes -> MB).
+    """
+
+    prometheus: HttpUrl | None = None
+    metrics: dict[MetricName, Nonblank] = {}
+    scale: dict[MetricName, Annotated[float, Field(allow_inf_nan=False)]] = {}
+    stats_url: HttpUrl | None = None
+    fields: dict[MetricName, Nonblank] = {}
+
+    @model_validator(mode="after")
+    def _sources_and_names(self) -> "ResourcesFile":
+        if self.prometheus is None and self.stats_url is None:
+            raise ValueError("give prometheus or stats_url (or both)")
+        if self.metrics and self.prometheus is None:
+            raise ValueError("metrics are read from prometheus: give its URL")
+        if self.fields and self.stats_url is None:
+            raise ValueError("fields are read from stats_url: give its URL")
+        if self.prometheus is not None and not self.metrics:
+            raise ValueError("prometheus without metrics samples nothing: map at least one metric")
+        if self.stats_url is not None and not self.fields:
+            raise ValueError("stats_url without fields samples nothing: map at least one field")
+        if unknown := sorted(set(self.scale) - set(self.metrics) - set(self.fields)):
+            raise ValueError(f"scale names {unknown[0]}, which is in neither metrics nor fields")
+        return self
+
+
 class EnvironmentFile(_Strict):
     """``environments/<name>.yaml``; see environments/example-staging.yaml for each field."""
 
@@ -132,6 +168,7 @@ class EnvironmentFile(_Strict):
     cdr: CdrFile | None = None
     thresholds: ThresholdsFile = ThresholdsFile()
     numbers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], Number] = {}
+    resources: ResourcesFile | None = None
 
     @field_validator("accounts")
     @classmethod
@@ -210,13 +247,12 @@ class Environment:
 def lab_environment(run_dir: Path | None = None) -> Environment:
     """The built-in ``lab`` environment, from the running native lab's state."""
     from qa import lab  # a service, imported late so protocol-only users never load it
-    from qa.lab.seed import load_seed
 
     run_dir = Path(run_dir) if run_dir else lab.default_run_dir()
     state = lab.load_state(run_dir)
     if state is None:
         raise BadInput(f"no lab is running in {run_dir}: start one with 'voipqa lab up'")
-    seed = load_seed(Path(state.seed))
+    seed = lab.effective_seed(state)  # a load-shaped lab has its load accounts too
     cdr = CdrSettings(dsn=f"sqlite:///{Path(state.cdr_db).resolve()}")
     carrier_paths = tuple(Path(p) for p in state.carrier_cdr.values())
     return Environment(
@@ -227,7 +263,9 @@ def lab_environment(run_dir: Path | None = None) -> Environment:
         accounts={a.user: a.password for a in seed.accounts},
         platform_cdr=cdr.open(),
         carrier_cdr=JsonlCdrSource(carrier_paths, verbatim=True),
-        extra={"run_dir": str(run_dir)},
+        extra={"run_dir": str(run_dir), "shape": state.shape,
+               "load_accounts": list(state.load_accounts),
+               "positive_accounts": [a.user for a in seed.accounts if a.balance > 0]},
         cdr=cdr,
         carrier_cdr_paths=carrier_paths,
     )
@@ -257,37 +295,12 @@ def find_environment(name: str) -> Path:
 
 def parse_environment_file(path: Path) -> EnvironmentFile:
     """The validated file; any problem is one ConfigError naming the file and the field."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(path, "", f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(path, "", "must be a mapping (target:, accounts:, ...)")
+    data = load_yaml_mapping(path, "target:, accounts:, ...")
     try:
         return EnvironmentFile.model_validate(data)
     except ValidationError as exc:
-        loc, problem = _first_problem(exc)
+        loc, problem = pydantic_problem(exc, data)
         raise ConfigError(path, loc, problem) from None
-
-
-def _first_problem(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors(include_url=False)[0]
-    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-    kind, msg = err["type"], err["msg"]
-    if kind == "missing":
-        return loc, "required"
-    if kind == "extra_forbidden":
-        return loc, "unknown key"
-    if kind == "literal_error":
-        return loc, f"must be one of {err['ctx']['expected']}"
-    if kind == "string_pattern_mismatch":
-        return loc, f"{err['input']!r} is not allowed here"
-    if kind == "value_error":
-        msg = msg.removeprefix("Value error, ")
-    return loc, msg[:1].lower() + msg[1:]
 
 
 def environment_from_file(path: Path) -> Environment:

@@ -34,3 +34,19 @@ def require_tool(name: str) -> str:
 def have_tool(name: str) -> bool:
     """True when ``name`` is installed (for optional features such as capture)."""
     return (shutil.which(name) or shutil.which(name, path=_SEARCH)) is not None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """``preexec_fn``: the kernel sends the child SIGTERM when the thread that started it
+    exits, however it dies (SIGKILL included), so no process outlives its owner."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except OSError:
+        pass

@@ -45,7 +45,7 @@ def serve(plan: Path | str, listen: str, cdr: Path | str, name: str,
           transports: list[str] | str = ("udp", "tcp"), *, t1: float = 0.5) -> int:
     """Run the carrier until SIGTERM/SIGINT. Returns the exit code (0/1/2)."""
     from qa.carrier.plan import load_plan
-    from qa.carrier.server import CarrierServer, run
+    from qa.carrier.server import UDP_BUFFER_BYTES, CarrierServer, run
 
     try:
         host, port = parse_listen(listen)
@@ -63,6 +63,10 @@ def serve(plan: Path | str, listen: str, cdr: Path | str, name: str,
     def ready(srv: CarrierServer) -> None:
         print(f"carrier {srv.name} listening on {srv.host}:{srv.port} {','.join(srv.transports)}",
               flush=True)
+        if srv.udp_buffers is not None:
+            print(f"carrier {srv.name} udp socket buffers: receive {srv.udp_buffers[0]} bytes, "
+                  f"send {srv.udp_buffers[1]} bytes (asked {UDP_BUFFER_BYTES} each; the kernel "
+                  f"doubles what it grants, capped by net.core.rmem_max/wmem_max)", file=sys.stderr, flush=True)
 
     try:
         asyncio.run(run(server, ready))

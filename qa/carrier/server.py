@@ -25,6 +25,27 @@ log = logging.getLogger(__name__)
 #: at most this many packets are sent at once to catch up after the loop was busy
 _MAX_BURST = 5
 
+#: SO_RCVBUF / SO_SNDBUF asked for the SIP UDP socket: the default ~208 KB overflows (per-socket
+#: drops in /proc/net/udp) when a load burst arrives while the loop is busy; the kernel caps
+#: it at net.core.rmem_max / wmem_max (and reports twice what it grants)
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def widen_udp_buffers(endpoint: Transport) -> tuple[int, int] | None:
+    """Ask for :data:`UDP_BUFFER_BYTES` on a UDP endpoint's socket; the effective
+    (receive, send) sizes the kernel reports, or None for an endpoint without a socket."""
+    transport = getattr(endpoint, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return None
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
+        except OSError as exc:          # never fatal: the default buffer still works
+            log.warning("cannot set socket buffer %s: %s", option, exc)
+    return (sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+
 
 class _RtpPort:
     """A non-blocking UDP socket for one call: echo (symmetric RTP) or generated RTP."""
@@ -125,6 +146,7 @@ class CarrierServer:
         self._media: dict[str, _RtpPort] = {}
         self._closed_media: dict[str, MediaSession] = {}
         self._stopped = asyncio.Event()
+        self.udp_buffers: tuple[int, int] | None = None   # effective (receive, send) bytes
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -146,6 +168,8 @@ class CarrierServer:
             port = eps[0].local[1]
         self.port = port
         self.transports = {ep.name: ep for ep in eps}
+        if "udp" in self.transports:
+            self.udp_buffers = widen_udp_buffers(self.transports["udp"])
         self.carrier = Carrier(self.plan, self.name, (self.host, port), **self.timing)
 
     async def stop(self, grace: float = 0.3) -> None:

@@ -1,4 +1,4 @@
-"""``voipqa lab up | down | status``: the reference lab."""
+"""``voipqa lab up [--shape functional|load] | down | status``: the reference lab."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--plan", default=str(DEFAULT_PLAN), help="the carriers' number plan")
             p.add_argument("--port", action="append", metavar="NAME=PORT",
                            help="fix a port instead of allocating it (sip, sip_tls, carrier-a, carrier-b)")
+            # no argparse choices: an unknown shape is one line of BadInput (exit 2), not a usage dump
+            p.add_argument("--shape", default="functional", metavar="SHAPE",
+                           help="functional (default: the catalogue's lab) or load (the seed's load_shape: "
+                                "more Kamailio workers and memory, raised anti-flood, round-robin carriers, "
+                                "load accounts) for stress/load/soak runs")
         if name == "status":
             p.add_argument("--json", action="store_true")
 
@@ -52,7 +57,12 @@ def _parse_ports(items: list[str] | None) -> dict[str, int] | None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from qa.lab.seed import check_shape
+
+    check_shape(args.shape)
     if args.backend == "docker":
+        if args.shape != "functional":
+            raise BadInput(f"--shape {args.shape}: the docker lab has only the functional shape (use --backend native)")
         from qa import dockerlab
 
         rows = dockerlab.up(dockerlab.DEFAULT_COMPOSE, profiles=args.profile)
@@ -62,7 +72,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from qa import lab
 
     state, already = lab.up(_run_dir(args), seed=Path(args.seed), plan=Path(args.plan),
-                            ports=_parse_ports(args.port))
+                            ports=_parse_ports(args.port), shape=args.shape)
     console.print(("lab already running" if already else "lab up") + f" in {state.run_dir}")
     _print_status(lab.status(Path(state.run_dir)))
     return 0
@@ -97,7 +107,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if rows and all(r.alive for r in rows) else 1
 
 
+def _shape_text(details: dict) -> str:
+    """``shape load: 4 Kamailio workers, shm 1024 MB, pkg 16 MB`` (from the kamailio row)."""
+    text = (f"shape {details.get('shape', 'functional')}: {details.get('workers', 1)} Kamailio worker(s), "
+            f"shm {details.get('shm_mb', 64)} MB")
+    return text + (f", pkg {details['pkg_mb']} MB" if details.get("pkg_mb") else "")
+
+
 def _print_status(rows) -> None:  # noqa: ANN001 - list of qa.lab.ProcessStatus
+    kamailio = next((r for r in rows if r.name == "kamailio"), None)
+    if kamailio is not None and kamailio.details:
+        console.print(_shape_text(kamailio.details), soft_wrap=True)
     table = Table(title="voipqa lab")
     for col in ("process", "pid", "alive", "ports", "health"):
         table.add_column(col)

@@ -4,7 +4,10 @@
 session) and waits until it has written ``RUN_DIR/lab.json`` (everything healthy);
 ``down`` SIGTERMs the supervisor, which stops its children by PID, and falls back to
 killing the recorded PIDs itself; ``status`` reports every process with its ports and
-health. Helpers for tests: ``query_cdrs``, ``set_balance``, ``kamcmd``; for failover
+health. ``up(..., shape="load")`` starts the load shape (the seed's ``load_shape``:
+more Kamailio workers and memory, raised anti-flood, round-robin carriers, the load
+accounts) for stress/load/soak runs; ``functional`` (the default) is the catalogue's lab.
+Helpers for tests: ``query_cdrs``, ``set_balance``, ``kamcmd``; for failover
 cases ``stop_carrier``/``start_carrier``/``pause_carrier``/``resume_carrier`` (through
 the supervisor, which owns the carriers) and ``dispatcher_state``.
 """
@@ -25,13 +28,15 @@ from typing import Any
 from qa.errors import BadInput, VoipqaError
 from qa.transport.probe import sip_options
 from qa.lab import control, rtpengine
+from qa.lab.seed import SHAPES, Seed, check_shape
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, load_state, state_path
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED
 from qa.ports import require_free
 from qa.tools import require_tool
 
 __all__ = [
-    "LabState", "ProcessStatus", "default_run_dir", "dispatcher_state", "down", "kamcmd", "load_state",
+    "SHAPES", "LabState", "ProcessStatus", "default_run_dir", "dispatcher_state", "down", "effective_seed", "kamcmd",
+    "load_state",
     "pause_carrier", "query_cdrs", "resume_carrier", "set_balance", "start_carrier", "status",
     "stop_carrier", "up",
 ]
@@ -47,6 +52,8 @@ class ProcessStatus:
     alive: bool
     ports: dict[str, int] = field(default_factory=dict)
     health: str = ""
+    details: dict[str, Any] = field(default_factory=dict)   # kamailio: shape, workers, shm_mb, pkg_mb,
+                                                            # accounting
 
 
 def default_run_dir() -> Path:
@@ -112,19 +119,26 @@ def _tail(path: Path | str, lines: int = 8) -> str:
 # ----- up / down / status
 
 def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, timeout: float = 20,
-       ports: dict[str, int] | None = None, owner_pid: int | None = None) -> tuple[LabState, bool]:
+       ports: dict[str, int] | None = None, owner_pid: int | None = None,
+       shape: str = "functional") -> tuple[LabState, bool]:
     """Start the lab in ``run_dir`` (or report the one running there: ``(state, True)``).
 
+    ``shape``: ``functional`` (the catalogue's lab) or ``load`` (the seed's ``load_shape``).
+    A lab of the other shape already running there is BadInput: silently handing a load
+    run a one-worker lab (or the catalogue a round-robin one) would make its results lie.
     With ``owner_pid`` the lab lives only as long as that process: a lab started for one
     run stops even when the run is SIGKILLed.
     """
+    check_shape(shape)
     run_dir = Path(run_dir).resolve()
     existing = load_state(run_dir)
     if existing is not None and _alive(existing.supervisor_pid):
+        _require_shape(run_dir, existing.shape, shape)
         return existing, True
     sup_pid = _read_pid(run_dir / PID_FILE)
     if sup_pid and _alive(sup_pid) and "qa.lab.supervisor" in _cmdline(sup_pid):
         # another `up` is starting this lab: wait for it
+        _require_shape(run_dir, _requested_shape(run_dir), shape)
         return _wait_for_state(run_dir, sup_pid, timeout), True
     if existing is not None:
         down(run_dir)  # stale: its supervisor died; make sure nothing is left
@@ -133,8 +147,10 @@ def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, t
     require_tool("openssl")
     seed, plan = Path(seed).resolve(), Path(plan).resolve()
     from qa.carrier.plan import load_plan
-    from qa.lab.seed import load_seed
-    load_seed(seed)  # a bad seed or plan is the user's to fix: report it here, synchronously (exit 2)
+    from qa.lab.seed import load_seed, shaped
+    # a bad seed or plan (or a seed without the load_shape asked for) is the user's to
+    # fix: report it here, synchronously (exit 2)
+    shaped(load_seed(seed), shape)
     load_plan(plan)
     for name, port in (ports or {}).items():
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
@@ -146,7 +162,7 @@ def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, t
         (run_dir / stale).unlink(missing_ok=True)
     (run_dir / REQUEST_FILE).write_text(json.dumps(
         {"seed": str(seed), "plan": str(plan), "ports": ports or {}, "timeout": timeout,
-         "owner_pid": owner_pid}))
+         "owner_pid": owner_pid, "shape": shape}))
     repo_root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root), env.get("PYTHONPATH", "")) if p)
@@ -160,6 +176,27 @@ def up(run_dir: Path, *, seed: Path = DEFAULT_SEED, plan: Path = DEFAULT_PLAN, t
     except KeyboardInterrupt:
         down(run_dir)
         raise
+
+
+def effective_seed(state: LabState) -> Seed:
+    """The seed as this lab runs it (its shape applied): in the load shape its accounts
+    include the load accounts (``state.load_accounts`` names them), with their passwords."""
+    from qa.lab.seed import load_seed, shaped
+
+    return shaped(load_seed(Path(state.seed)), state.shape)
+
+
+def _require_shape(run_dir: Path, running: str, wanted: str) -> None:
+    if running != wanted:
+        raise BadInput(f"a {running} lab is running in {run_dir}; 'voipqa lab down' first")
+
+
+def _requested_shape(run_dir: Path) -> str:
+    """The shape a lab still starting was asked for (its request file)."""
+    try:
+        return str(json.loads((run_dir / REQUEST_FILE).read_text()).get("shape", "functional"))
+    except (OSError, ValueError, AttributeError):
+        return "functional"
 
 
 def _wait_for_state(run_dir: Path, sup_pid: int, timeout: float) -> LabState:
@@ -251,7 +288,9 @@ def status(run_dir: Path) -> list[ProcessStatus]:
                 parts.append(f"{tr} no answer")
         health = "OPTIONS " + ", ".join(parts)
     out.append(ProcessStatus("kamailio", kpid, k_alive,
-                             {k: v for k, v in state.ports.items() if k in _PORT_NAMES_FIXED}, health))
+                             {k: v for k, v in state.ports.items() if k in _PORT_NAMES_FIXED}, health,
+                             {"shape": state.shape, "workers": state.workers, "shm_mb": state.shm_mb,
+                              "pkg_mb": state.pkg_mb, "accounting": state.accounting}))
     out.append(_rtpengine_status(state))
     flags: dict[str, str] = {}
     if k_alive:

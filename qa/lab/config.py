@@ -26,6 +26,16 @@ HOST = "127.0.0.1"
 
 _PLACEHOLDER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
 
+# The queued accounting writer (lab/kamailio.cfg, ACCOUNTING). The queue holds about 30 s of
+# 1,000 calls/s (3 events a call: the INVITE's and the BYE's acc rows, the CDR); the writer
+# runs every 50 ms (a CDR is in the DB 30-60 ms after the BYE) and moves at most ACC_BATCH
+# events per run, in one transaction; it waits up to ACC_BUSY_TIMEOUT_MS for a lock someone
+# else holds (a balance update) instead of failing.
+ACC_QUEUE_SIZE = 100_000
+ACC_BATCH = 1000
+ACC_WRITER_INTERVAL_MS = 50
+ACC_BUSY_TIMEOUT_MS = 5000
+
 
 def render_template(text: str, values: dict[str, object]) -> str:
     """Replace every ``{{NAME}}``; unknown or unused names are errors."""
@@ -53,7 +63,10 @@ def render_template(text: str, values: dict[str, object]) -> str:
 
 def config_values(seed: Seed, ports: dict[str, int], run_dir: Path, ctl_socket: Path,
                   *, debug_level: int = 2) -> dict[str, object]:
-    """The placeholder values for one lab instance."""
+    """The placeholder values for one lab instance. ``seed`` is already shaped
+    (:func:`qa.lab.seed.shaped`): workers, anti-flood, routing and rtpengine timeouts
+    are the shape's. ``ACCOUNTING`` (QUEUED | DIRECT) picks the accounting writer through
+    the template's ``#!define ACCOUNTING_...`` and ``#!ifdef`` blocks."""
     return {
         "DEBUG_LEVEL": debug_level,
         "WORKERS": seed.workers,
@@ -78,6 +91,15 @@ def config_values(seed: Seed, ports: dict[str, int], run_dir: Path, ctl_socket: 
         "DIALOG_TIMEOUT_S": seed.dialog_timeout_s,
         "TLS_CFG": run_dir / "tls.cfg",
         "DS_ALGORITHM": ALGORITHMS[seed.algorithm],
+        "RTPENGINE_TOUT_MS": seed.rtpengine_tout_ms,
+        "RTPENGINE_RETRIES": seed.rtpengine_retries,
+        "RTPENGINE_DISABLE_S": seed.rtpengine_disable_s,
+        "ACCOUNTING": seed.accounting.upper(),
+        "ACC_QUEUE_SIZE": ACC_QUEUE_SIZE,
+        "ACC_BATCH": ACC_BATCH,
+        "ACC_WRITER_INTERVAL_MS": ACC_WRITER_INTERVAL_MS,
+        "ACC_WRITER_INTERVAL_US": ACC_WRITER_INTERVAL_MS * 1000,
+        "ACC_BUSY_TIMEOUT_MS": ACC_BUSY_TIMEOUT_MS,
     }
 
 

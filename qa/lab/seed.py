@@ -1,20 +1,37 @@
-"""lab/seed.yaml: the reference platform's accounts, blocked prefixes, allow-list, carriers.
+"""lab/seed.yaml: the reference platform's accounts, blocked prefixes, allow-list, carriers,
+and the settings of its load shape.
 
 Validated strictly and by hand so every problem is one line naming the file and the field
 (``lab/seed.yaml: accounts[1].balance: not a number``); unknown keys are errors.
+
+Shapes: the lab starts ``functional`` (the default: one Kamailio worker, the catalogue's
+accounts, priority routing) or ``load`` (``voipqa lab up --shape load``): the seed's
+``load_shape`` section overrides workers, memory, anti-flood, routing and rtpengine
+control timeouts, and adds the load accounts. :func:`shaped` turns the parsed seed into
+the one a shape runs, so rendering and DB creation never need to know about shapes and
+the functional lab stays exactly what it was.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from qa.errors import ConfigError
+from qa.errors import BadInput, ConfigError
+
+#: the shapes a lab starts in; the first is the default
+SHAPES = ("functional", "load")
+
+#: how Kamailio writes accounting rows (seed ``accounting``); the first is the default.
+#: ``queued``: one writer process (lab/kamailio.cfg, ACCOUNTING); ``direct``: every
+#: process writes SQLite itself, which loses rows under load ("database is locked"):
+#: kept so voipqa can show it catches the loss.
+ACCOUNTING_MODES = ("queued", "direct")
 
 ALGORITHMS = {"priority": "8", "round-robin": "4", "hash-callid": "0"}
 
@@ -56,6 +73,34 @@ class Carrier:
 
 
 @dataclass(frozen=True)
+class LoadShape:
+    """``load_shape:`` of the seed: what changes for stress/load/soak runs. ``None`` =
+    the functional value. ``accounts`` exist only in the load shape, so a load run never
+    spends or flips a balance a catalogue case relies on."""
+
+    accounts: tuple[Account, ...]
+    workers: int | None = None
+    shm_mb: int | None = None
+    pkg_mb: int | None = None
+    media_ports: int | None = None
+    algorithm: str | None = None
+    pike_window_s: int | None = None
+    pike_max_requests: int | None = None
+    ban_s: int | None = None
+    rtpengine_tout_ms: int | None = None
+    rtpengine_retries: int | None = None
+    rtpengine_disable_s: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The Seed fields this shape sets (accounts excluded)."""
+        return {f: getattr(self, f) for f in _SHAPE_FIELDS if getattr(self, f) is not None}
+
+
+_SHAPE_FIELDS = ("workers", "shm_mb", "pkg_mb", "media_ports", "algorithm", "pike_window_s",
+                 "pike_max_requests", "ban_s", "rtpengine_tout_ms", "rtpengine_retries", "rtpengine_disable_s")
+
+
+@dataclass(frozen=True)
 class Seed:
     domain: str
     accounts: tuple[Account, ...]
@@ -74,10 +119,44 @@ class Seed:
     media_timeout_s: int = 10
     min_se_s: int = 90
     workers: int = 1
+    accounting: str = "queued"         # ACCOUNTING_MODES; both shapes
+    # the functional shape's values of what load_shape may change (the functional lab
+    # has always run with these: Kamailio -m 64 and its default private memory, 400
+    # media ports = ~100 concurrent calls, rtpengine module timeouts 1000 ms x 2, 5 s)
+    shm_mb: int = 64
+    pkg_mb: int | None = None          # None: Kamailio's built-in default (8 MB in 5.6)
+    media_ports: int = 400
+    rtpengine_tout_ms: int = 1000
+    rtpengine_retries: int = 2
+    rtpengine_disable_s: int = 5
+    load_shape: LoadShape | None = None
+    shape: str = "functional"          # set by shaped()
+    load_users: tuple[str, ...] = ()   # the accounts that came from load_shape (shaped "load")
     path: str = field(default="lab/seed.yaml", compare=False)
 
     def account(self, user: str) -> Account | None:
         return next((a for a in self.accounts if a.user == user), None)
+
+
+def check_shape(shape: object) -> str:
+    """The shape name, or one line of BadInput listing the shapes."""
+    if not isinstance(shape, str) or shape not in SHAPES:
+        raise BadInput(f"unknown lab shape {shape!r} (shapes: {', '.join(SHAPES)})")
+    return shape
+
+
+def shaped(seed: Seed, shape: str) -> Seed:
+    """The seed as a lab of ``shape`` runs it. ``functional`` is the seed unchanged (the
+    same rendered config and DB as ever); ``load`` applies ``load_shape`` and adds its
+    accounts to the ones of the catalogue."""
+    check_shape(shape)
+    if shape == "functional":
+        return seed
+    ls = seed.load_shape
+    if ls is None:
+        raise ConfigError(seed.path, "load_shape", "missing: this seed has no load shape (see lab/seed.yaml)")
+    return replace(seed, **ls.overrides(), accounts=seed.accounts + ls.accounts, shape=shape,
+                   load_users=tuple(a.user for a in ls.accounts))
 
 
 class _Checker:
@@ -146,7 +225,7 @@ RESERVED_NAMES = frozenset({"sip", "sip_tls", "sip_tls_expired", "rtpengine_ng",
                             "kamailio", "rtpengine", "supervisor"})
 
 _TOP = {"domain", "accounts", "blocked_prefixes", "allow_list", "carriers", "routing",
-        "antiflood", "timers", "workers"}
+        "antiflood", "timers", "workers", "accounting", "load_shape"}
 
 
 def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
@@ -258,9 +337,95 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
             extra["min_se_s"] = c.integer(t["min_se_s"], "timers.min_se_s", 90, 3600)
     if "workers" in top:
         extra["workers"] = c.integer(top["workers"], "workers", 1, 64)
+    if "accounting" in top:
+        if top["accounting"] not in ACCOUNTING_MODES:
+            raise c.fail("accounting", f"must be one of {', '.join(ACCOUNTING_MODES)}")
+        extra["accounting"] = top["accounting"]
+    if "load_shape" in top:
+        extra["load_shape"] = _load_shape(c, top["load_shape"], seen)
 
     return Seed(domain=domain, accounts=tuple(accounts), blocked_prefixes=tuple(prefixes),
                 allow_list=tuple(allow), carriers=tuple(carriers), path=str(path), **extra)
+
+
+_LOAD_PASSWORD_FORBIDDEN = re.compile(r"[\s;,\[\]=]")
+
+
+def _load_shape(c: _Checker, raw: Any, catalogue_users: set[str]) -> LoadShape:
+    """``load_shape:``; every setting optional (absent: the functional value), accounts required."""
+    ls = c.mapping(raw, "load_shape", {"workers", "shm_mb", "pkg_mb", "media_ports", "routing", "antiflood",
+                                       "rtpengine", "accounts"}, {"accounts"})
+    out: dict[str, Any] = {}
+    if "workers" in ls:
+        out["workers"] = c.integer(ls["workers"], "load_shape.workers", 1, 64)
+    if "shm_mb" in ls:
+        out["shm_mb"] = c.integer(ls["shm_mb"], "load_shape.shm_mb", 64, 16384)
+    if "pkg_mb" in ls:
+        out["pkg_mb"] = c.integer(ls["pkg_mb"], "load_shape.pkg_mb", 8, 1024)
+    if "media_ports" in ls:
+        ports = c.integer(ls["media_ports"], "load_shape.media_ports", 40, 9000)
+        if ports % 4:
+            raise c.fail("load_shape.media_ports", "must be a multiple of 4 (RTP+RTCP on both legs of a call)")
+        out["media_ports"] = ports
+    if "routing" in ls:
+        r = c.mapping(ls["routing"], "load_shape.routing", {"algorithm"}, set())
+        if "algorithm" in r:
+            if r["algorithm"] not in ALGORITHMS:
+                raise c.fail("load_shape.routing.algorithm", f"must be one of {', '.join(ALGORITHMS)}")
+            out["algorithm"] = r["algorithm"]
+    if "antiflood" in ls:
+        a = c.mapping(ls["antiflood"], "load_shape.antiflood", {"window_s", "max_requests", "ban_s"}, set())
+        for key, name, lo, hi in (("window_s", "pike_window_s", 1, 60),
+                                  ("max_requests", "pike_max_requests", 1, 10_000_000),
+                                  ("ban_s", "ban_s", 1, 86400)):
+            if key in a:
+                out[name] = c.integer(a[key], f"load_shape.antiflood.{key}", lo, hi)
+    if "rtpengine" in ls:
+        r = c.mapping(ls["rtpengine"], "load_shape.rtpengine", {"timeout_ms", "retries", "disable_s"}, set())
+        for key, name, lo, hi in (("timeout_ms", "rtpengine_tout_ms", 50, 60_000),
+                                  ("retries", "rtpengine_retries", 0, 10),
+                                  ("disable_s", "rtpengine_disable_s", 0, 3600)):
+            if key in r:
+                out[name] = c.integer(r[key], f"load_shape.rtpengine.{key}", lo, hi)
+    return LoadShape(accounts=_load_accounts(c, ls["accounts"], catalogue_users), **out)
+
+
+def _load_accounts(c: _Checker, raw: Any, catalogue_users: set[str]) -> tuple[Account, ...]:
+    """The load accounts: users apart from the catalogue's, positive balances, passwords
+    of >= 12 characters mixing classes and safe inside a SIPp CSV injection field."""
+    accounts: list[Account] = []
+    seen: set[str] = set()
+    for i, item in enumerate(c.listing(raw, "load_shape.accounts", min_len=1)):
+        fld = f"load_shape.accounts[{i}]"
+        acc = c.mapping(item, fld, {"user", "password", "balance", "name"}, {"user", "password", "balance"})
+        user = c.text(acc["user"], f"{fld}.user", _USER_RE, "user name")
+        if user in catalogue_users:
+            raise c.fail(f"{fld}.user", f"{user!r} is a catalogue account (accounts[]): load accounts are apart")
+        if user in seen:
+            raise c.fail(f"{fld}.user", f"duplicate user {user!r}")
+        seen.add(user)
+        password = _load_password(c, acc["password"], f"{fld}.password")
+        balance = c.number(acc["balance"], f"{fld}.balance")
+        if balance <= 0:
+            raise c.fail(f"{fld}.balance", "must be > 0 (a load account must be able to call)")
+        name = c.text(acc["name"], f"{fld}.name") if acc.get("name") is not None else None
+        accounts.append(Account(user, password, balance, name))
+    return tuple(accounts)
+
+
+def _load_password(c: _Checker, value: Any, fld: str) -> str:
+    if not isinstance(value, str):
+        raise c.fail(fld, "must be a string")
+    password = c.text(value, fld)
+    if len(password) < 12:
+        raise c.fail(fld, "must be at least 12 characters")
+    classes = sum(bool(re.search(rx, password)) for rx in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    if classes < 3:
+        raise c.fail(fld, "must mix at least 3 of: lower case, upper case, digits, symbols")
+    if _LOAD_PASSWORD_FORBIDDEN.search(password):
+        # SIPp reads it from a CSV field "[authentication username=U password=P]"
+        raise c.fail(fld, "must not contain spaces, ';', ',', '[', ']' or '='")
+    return password
 
 
 def _prefix_list(c: _Checker, value: Any, fld: str) -> tuple[str, ...]:

@@ -35,6 +35,19 @@ class LabState:
     logs: dict[str, str]                  # name -> log path
     config: str = ""                      # the rendered kamailio.cfg
     controlled: dict[str, str] = field(default_factory=dict)  # carrier -> "stopped" | "paused"
+    # the shape (qa.lab.seed.SHAPES) and what it made effective; the defaults are what a
+    # lab.json written before shapes existed describes (the functional lab)
+    shape: str = "functional"
+    workers: int = 1                      # Kamailio children = tcp_children
+    shm_mb: int = 64                      # Kamailio -m
+    pkg_mb: int | None = None             # Kamailio -M (None: its built-in 8 MB)
+    load_accounts: list[str] = field(default_factory=list)   # users of the seed's load_shape.accounts
+    settings: dict[str, Any] = field(default_factory=dict)   # dispatcher_algorithm, antiflood,
+                                                              # rtpengine, media_ports (effective values)
+    # how Kamailio writes accounting rows (qa.lab.seed.ACCOUNTING_MODES): "queued" (one
+    # writer) or "direct" (every process; loses rows under load). A lab.json written before
+    # this existed describes a direct lab.
+    accounting: str = "direct"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -1,6 +1,6 @@
 """The lab supervisor: ``python -m qa.lab.supervisor RUN_DIR`` (started detached by ``up``).
 
-Reads ``RUN_DIR/lab.request.json`` (seed, plan, explicit ports), prepares the run
+Reads ``RUN_DIR/lab.request.json`` (seed, plan, explicit ports, shape), prepares the run
 directory (ports, certificates, SQLite DB, rendered config checked with ``kamailio -c``),
 starts rtpengine (first: Kamailio's rtpengine module wants it up), Kamailio and the
 carriers as children with PR_SET_PDEATHSIG(SIGTERM) (so a SIGKILLed supervisor takes them
@@ -28,7 +28,7 @@ from typing import Any
 from qa.errors import BadInput, VoipqaError
 from qa.lab import config, control, rtpengine
 from qa.transport.probe import sip_options
-from qa.lab.seed import Seed, load_seed
+from qa.lab.seed import Seed, load_seed, shaped
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, state_path
 from qa.ports import allocate_ports, require_free
 from qa.tools import require_tool
@@ -51,6 +51,31 @@ def carrier_command(name: str, port: int, plan: Path, cdr: Path) -> list[str]:
     """The one place the carrier command line is built (the native mock carrier)."""
     return [sys.executable, "-m", "qa.carrier", "serve", "--plan", str(plan),
             "--listen", f"{config.HOST}:{port}", "--cdr", str(cdr), "--name", name]
+
+
+def kamailio_command(exe: str, cfg: Path, run_dir: Path, seed: Seed) -> list[str]:
+    """The one place the Kamailio command line is built: foreground, logging to stderr
+    (KAMAILIO-NOTES pitfalls 1-2), runtime files in the run dir, the shape's memory
+    (``-m`` shared, ``-M`` private only when the shape sets it: the functional lab keeps
+    the command line it always had)."""
+    argv = [exe, "-DD", "-E", "-f", str(cfg), "-P", str(run_dir / "kamailio.pid"), "-Y", str(run_dir),
+            "-m", str(seed.shm_mb)]
+    if seed.pkg_mb is not None:
+        argv += ["-M", str(seed.pkg_mb)]
+    return argv
+
+
+def shape_settings(seed: Seed) -> dict[str, Any]:
+    """What lab.json's ``settings`` records: the effective values a shape may change
+    besides workers and memory, so a load report can say what the platform ran with."""
+    return {
+        "dispatcher_algorithm": seed.algorithm,
+        "antiflood": {"window_s": seed.pike_window_s, "max_requests": seed.pike_max_requests,
+                      "ban_s": seed.ban_s},
+        "rtpengine": {"timeout_ms": seed.rtpengine_tout_ms, "retries": seed.rtpengine_retries,
+                      "disable_s": seed.rtpengine_disable_s},
+        "media_ports": seed.media_ports,
+    }
 
 
 def ctl_socket_path(run_dir: Path) -> Path:
@@ -118,7 +143,7 @@ class Supervisor:
         run_dir = self.run_dir
         req = json.loads((run_dir / REQUEST_FILE).read_text())
         seed_path, plan_path = Path(req["seed"]), Path(req["plan"])
-        seed: Seed = load_seed(seed_path)
+        seed: Seed = shaped(load_seed(seed_path), req.get("shape", "functional"))
         kamailio = require_tool("kamailio")
         require_tool("openssl")
 
@@ -132,7 +157,7 @@ class Supervisor:
         wanted = [n for n in names if n not in explicit]
         fresh = allocate_ports(len(wanted), config.HOST, exclude=set(explicit.values()))
         ports = dict(explicit) | dict(zip(wanted, fresh))
-        ports["rtp_min"], ports["rtp_max"] = rtpengine.allocate_media_range(config.HOST)
+        ports["rtp_min"], ports["rtp_max"] = rtpengine.allocate_media_range(config.HOST, seed.media_ports)
 
         ctl = ctl_socket_path(run_dir)
         ctl.unlink(missing_ok=True)
@@ -146,8 +171,7 @@ class Supervisor:
                 "rtpengine": str(run_dir / "rtpengine.log")}
         timeout = float(req.get("timeout", 20))
         self.start_rtpengine(seed, ports, Path(logs["rtpengine"]), timeout)
-        self.spawn("kamailio", [kamailio, "-DD", "-E", "-f", str(cfg), "-P", str(run_dir / "kamailio.pid"),
-                                "-Y", str(run_dir), "-m", "64"], Path(logs["kamailio"]))
+        self.spawn("kamailio", kamailio_command(kamailio, cfg, run_dir, seed), Path(logs["kamailio"]))
         carrier_cdr: dict[str, str] = {}
         for c in seed.carriers:
             cdr = run_dir / f"{c.name}.jsonl"
@@ -165,6 +189,8 @@ class Supervisor:
             processes={n: p.pid for n, p in self.children.items()}, cdr_db=str(db),
             carrier_cdr=carrier_cdr, ca_cert=str(ca), tls_server_name=config.TLS_SERVER_NAME,
             ctl_socket=str(ctl), seed=str(seed_path), plan=str(plan_path), logs=logs, config=str(cfg),
+            shape=seed.shape, workers=seed.workers, shm_mb=seed.shm_mb, pkg_mb=seed.pkg_mb,
+            load_accounts=list(seed.load_users), settings=shape_settings(seed), accounting=seed.accounting,
         )
 
     def start_rtpengine(self, seed: Seed, ports: dict[str, int], log: Path, timeout: float) -> None:

@@ -156,6 +156,9 @@ class Agent:
     media_ip: str | None = None
     max_socket: int | None = None
     stat_period_s: int = 1
+    recv_timeout_s: float | None = None   # -recv_timeout: a call waiting longer is aborted
+    buff_size: int | None = None          # -buff_size: socket buffers (load: KAMAILIO-NOTES)
+    load_traces: bool = False             # load: stat/counts/errors/accounting log only, no -trace_msg
     extra_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -285,7 +288,7 @@ class Agent:
             "errors": workdir / "errors.log",
             "stat": workdir / "stat.csv",
             "screen": workdir / "screen.log",
-            "logs": workdir / "actions.log",
+            "logs": workdir / ("calls.log" if self.load_traces else "actions.log"),
             "stdout": workdir / "sipp.stdout",
             "stderr": workdir / "sipp.stderr",
         }
@@ -333,14 +336,25 @@ class Agent:
             args += ["-timeout", f"{max(1, math.ceil(self.timeout_s))}s", "-timeout_error"]
         if self.inf is not None:
             args += ["-inf", str(self.inf)]
-        args += ["-nostdin",
-                 "-trace_msg", "-message_file", str(files["messages"]),
-                 "-trace_err", "-error_file", str(files["errors"]),
-                 "-trace_stat", "-stf", str(files["stat"]), "-fd", str(self.stat_period_s),
-                 "-trace_screen", "-screen_file", str(files["screen"]),
-                 "-trace_logs", "-log_file", str(files["logs"])]
+        if self.recv_timeout_s is not None:
+            args += ["-recv_timeout", str(max(1, int(self.recv_timeout_s * 1000)))]
+        if self.buff_size is not None:
+            args += ["-buff_size", str(self.buff_size)]
+        args += ["-nostdin", *self._trace_args(files)]
         args += self.extra_args
         return args
+
+    def _trace_args(self, files: dict[str, Path]) -> list[str]:
+        """Per-message traces for a functional call; aggregates only under load, where
+        ``-trace_msg`` would cost more than the calls (``-trace_counts`` writes
+        ``<scenario>_<pid>_counts.csv`` in the working directory: it takes no file name)."""
+        common = ["-trace_err", "-error_file", str(files["errors"]),
+                  "-trace_stat", "-stf", str(files["stat"]), "-fd", str(self.stat_period_s),
+                  "-trace_logs", "-log_file", str(files["logs"])]
+        if self.load_traces:
+            return [*common, "-trace_counts"]
+        return ["-trace_msg", "-message_file", str(files["messages"]), *common,
+                "-trace_screen", "-screen_file", str(files["screen"])]
 
     @property
     def effective_timeout_s(self) -> float | None:

@@ -54,6 +54,7 @@ def test_shipped_seed_content() -> None:
     assert seed.set2_prefixes == ("1666",)
     assert (seed.fr_timer_s, seed.fr_inv_timer_s, seed.probe_interval_s) == (3, 15, 2)
     assert (seed.media_timeout_s, seed.min_se_s, seed.workers) == (10, 90, 1)
+    assert seed.accounting == "queued"
 
 
 @pytest.mark.parametrize("path,value,message", [
@@ -84,6 +85,9 @@ def test_shipped_seed_content() -> None:
     (["timers", "min_se_s"], 60, "timers.min_se_s: must be between 90 and 3600"),
     (["accounts"], [], "accounts: needs at least 1 entry"),
     (["extra_stuff"], 1, "extra_stuff: unknown key"),
+    (["accounting"], "sometimes", "lab/seed.yaml: accounting: must be one of queued, direct"),
+    (["accounting"], ["queued"], "lab/seed.yaml: accounting: must be one of queued, direct"),
+    (["accounting"], True, "lab/seed.yaml: accounting: must be one of queued, direct"),
 ])
 def test_bad_field_is_named(path: list, value, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -100,6 +104,14 @@ def test_bad_field_is_named(path: list, value, message: str) -> None:
 def test_missing_field_is_named(path: list, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_seed(with_change(path, None, delete=True))
+
+
+def test_accounting_is_queued_unless_the_seed_says_direct() -> None:
+    assert parse_seed(with_change(["accounting"], None, delete=True)).accounting == "queued"
+    assert parse_seed(with_change(["accounting"], "direct")).accounting == "direct"
+    with pytest.raises(ConfigError) as err:
+        parse_seed(with_change(["accounting"], "Queued"), "my/seed.yaml")
+    assert str(err.value) == "my/seed.yaml: accounting: must be one of queued, direct"
 
 
 def test_carrier_sets_must_make_sense() -> None:
@@ -154,6 +166,10 @@ def test_render_config_fills_every_placeholder(tmp_path: Path) -> None:
     assert "udp_mtu=1300" in text and "udp_mtu_try_proto=TCP" in text
     assert f"unix:{tmp_path}/kamailio_ctl" in text
     assert "children=1" in text
+    # the functional shape's rtpengine control timeouts (the load shape has its own)
+    assert 'modparam("rtpengine", "rtpengine_tout_ms", 1000)' in text
+    assert 'modparam("rtpengine", "rtpengine_retr", 2)' in text
+    assert 'modparam("rtpengine", "rtpengine_disable_tout", 5)' in text
 
 
 def test_render_template_rejects_unknown_and_unused_names() -> None:
@@ -249,6 +265,66 @@ def test_voipqa_cdr_view_one_row_per_attempt(tmp_path: Path) -> None:
     assert (c2["sip_code"], c2["sip_reason"], c2["answer_time"], c2["duration"]) == (402, "Payment Required", None, 0.0)
     assert c2["end_reason"] is None
     assert isinstance(c2["start_time"], float) and c2["end_time"] == 1700000020.01
+
+
+def _julian(unix_seconds: int) -> float:
+    """What db_sqlite stores for a TIMESTAMP (timet_to_sqlite, done in C doubles)."""
+    return ((float(unix_seconds) - 0.5) / 86400.0) + 2440587.5
+
+
+def _queue(conn: sqlite3.Connection, key: str, event: dict) -> None:
+    """What route[ACC_WRITER] does: the event's JSON as a hex blob literal cast to text."""
+    import json
+    hexa = json.dumps(event).encode().hex()
+    conn.execute(f"INSERT INTO acc_queue (key, val) VALUES ('{key}', CAST(X'{hexa}' AS TEXT))")
+
+
+def test_queued_events_become_the_rows_acc_writes(tmp_path: Path) -> None:
+    """acc_queue's triggers write acc_cdrs / acc / missed_calls rows in db_sqlite's own
+    representation: Julian-day TIMESTAMPs of whole seconds, duration REAL, NULL for ""."""
+    conn = sqlite3.connect(_db(tmp_path))
+    cid = "q'uote\"d-1@h"          # a Call-ID that would break quoted SQL
+    _queue(conn, "cdr", {"start_time": "1700000010.250", "end_time": "1700000022.757", "duration": "12.507",
+                         "call_id": cid, "from_user": "1001", "to_user": "15550001234", "account": "1001",
+                         "invite_ts": "1700000008.5", "answer_ts": "1700000010.25", "carrier": "carrier-a",
+                         "end_reason": "callee-bye"})
+    _queue(conn, "acc", {"time": 1700000010, "method": "INVITE", "from_tag": "ft", "to_tag": "tt", "callid": cid,
+                         "sip_code": "200", "sip_reason": "OK", "from_user": "1001", "to_user": "15550001234",
+                         "account": "1001", "invite_ts": "1700000008.5", "event_ts": "1700000010.251",
+                         "carrier": "carrier-a", "reason": ""})
+    _queue(conn, "missed", {"time": 1700000030, "method": "INVITE", "from_tag": "ft2", "callid": "c2",
+                            "sip_code": "402", "sip_reason": "Payment Required", "from_user": "1002",
+                            "to_user": "1555", "account": "1002", "invite_ts": "1700000029.9",
+                            "event_ts": "1700000030.01", "reason": "Payment Required"})
+    _queue(conn, "other", {"x": 1})
+    conn.commit()
+    cdr = conn.execute("SELECT start_time, end_time, duration, call_id, invite_ts, answer_ts, end_reason,"
+                       " typeof(start_time), typeof(duration), typeof(invite_ts) FROM acc_cdrs").fetchall()
+    assert cdr == [(_julian(1700000010), _julian(1700000022), 12.507, cid, 1700000008.5, 1700000010.25,
+                    "callee-bye", "real", "real", "real")]
+    acc = conn.execute("SELECT method, from_tag, to_tag, callid, sip_code, typeof(sip_code), sip_reason, time,"
+                       " event_ts, reason FROM acc").fetchall()
+    assert acc == [("INVITE", "ft", "tt", cid, "200", "text", "OK", _julian(1700000010), 1700000010.251, None)]
+    missed = conn.execute("SELECT to_tag, callid, sip_code, time, carrier, reason FROM missed_calls").fetchall()
+    assert missed == [(None, "c2", "402", _julian(1700000030), None, "Payment Required")]
+    # converted events are not kept; one nobody knows stays for an operator to see
+    assert conn.execute("SELECT key FROM acc_queue").fetchall() == [("other",)]
+    conn.row_factory = sqlite3.Row
+    view = {r["call_id"]: dict(r) for r in conn.execute("SELECT * FROM voipqa_cdr")}
+    assert view[cid]["answer_time"] == 1700000010.25 and view[cid]["end_time"] == pytest.approx(1700000022.757)
+    assert (view["c2"]["sip_code"], view["c2"]["sip_reason"], view["c2"]["start_time"]) == (402, "Payment Required",
+                                                                                            1700000029.9)
+
+
+def test_queued_durations_are_the_doubles_acc_stores(tmp_path: Path) -> None:
+    """acc binds strtod("s.mmm"); the trigger's CAST must give the very same double."""
+    conn = sqlite3.connect(_db(tmp_path))
+    texts = [f"{s}.{ms:03d}" for s in (0, 1, 7, 59, 3599, 86399) for ms in range(0, 1000, 7)]
+    for i, text in enumerate(texts):
+        _queue(conn, "cdr", {"start_time": "1700000000.000", "end_time": "1700000000.000", "duration": text,
+                             "call_id": f"d{i}"})
+    got = [d for (d,) in conn.execute("SELECT duration FROM acc_cdrs ORDER BY id")]
+    assert got == [float(text) for text in texts]
 
 
 def test_state_roundtrip_and_default_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
