@@ -4,7 +4,10 @@ Robot runs the tests of a process one after another; voipqa's cases spend their 
 waiting on calls, so each case gets its own Robot process (at most ``parallel`` at
 once) and a 40-case catalogue takes about as long as its slowest case (DESIGN §1).
 A suite with ``Metadata    Execution    serial`` (cases that share state, e.g. stopping
-a carrier) runs as one item, its cases in order. Cases tagged ``long`` start first.
+a carrier) runs as one item, its cases in order. ``Metadata    Execution    exclusive``
+(load runs: they measure the platform and would disturb every case beside them) runs
+as one item too, alone, after every other item has finished. Cases tagged ``long``
+start first.
 The per-case outputs are merged into one output.xml/log/report/xunit as if one Robot
 process had run them all, with the wall time of the whole run.
 """
@@ -27,6 +30,8 @@ from qa.errors import BadInput
 
 SERIAL_METADATA = "Execution"
 LONG_TAG = "long"
+#: Execution modes that make a suite one item: in order, and in order and alone.
+SUITE_MODES = ("serial", "exclusive")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class WorkItem:
     name: str  # Robot's full name, e.g. "Robot Suites.Auth.Wrong Password Gets 403"
     tests: int
     long: bool
+    exclusive: bool = False  # runs alone, after every other item
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,10 @@ def plan_items(sources: list[Path], include: list[str] | None = None,
 
 
 def _collect(suite, items: list[WorkItem]) -> None:  # noqa: ANN001 - robot model
-    if suite.metadata.get(SERIAL_METADATA, "").lower() == "serial" and suite.test_count:
+    mode = suite.metadata.get(SERIAL_METADATA, "").lower()
+    if mode in SUITE_MODES and suite.test_count:
         long = any(LONG_TAG in t.tags for t in suite.all_tests)
-        items.append(WorkItem("suite", suite.full_name, suite.test_count, long))
+        items.append(WorkItem("suite", suite.full_name, suite.test_count, long, exclusive=mode == "exclusive"))
         return
     for test in suite.tests:
         items.append(WorkItem("test", test.full_name, 1, LONG_TAG in test.tags))
@@ -103,21 +110,26 @@ async def _run_one(item: WorkItem, sources: list[Path], parts: Path, index: int,
 
 async def run_items(items: list[WorkItem], sources: list[Path], parts: Path, parallel: int,
                     on_done: Callable[[ItemResult, int, int], None] | None = None) -> list[ItemResult]:
-    """Run every item, at most ``parallel`` at once; ``on_done`` reports progress."""
+    """Run every item, at most ``parallel`` at once, then the exclusive ones alone, one by
+    one; ``on_done`` reports progress."""
     parts.mkdir(parents=True, exist_ok=True)
-    slots = asyncio.Semaphore(max(1, parallel))
-    tasks = [asyncio.ensure_future(_run_one(item, sources, parts, i, slots)) for i, item in enumerate(items)]
+    numbered = list(enumerate(items))
+    shared = [(i, item) for i, item in numbered if not item.exclusive]
+    alone = [(i, item) for i, item in numbered if item.exclusive]
     results: list[ItemResult] = []
-    try:
-        for done in asyncio.as_completed(tasks):
-            result = await done
-            results.append(result)
-            if on_done:
-                on_done(result, len(results), len(items))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    for batch, width in ((shared, parallel), *(([pair], 1) for pair in alone)):
+        slots = asyncio.Semaphore(max(1, width))
+        tasks = [asyncio.ensure_future(_run_one(item, sources, parts, i, slots)) for i, item in batch]
+        try:
+            for done in asyncio.as_completed(tasks):
+                result = await done
+                results.append(result)
+                if on_done:
+                    on_done(result, len(results), len(items))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     return results
 
 

@@ -50,16 +50,31 @@ class Aggregator:
         self._hist = open(self.run_dir / model.HISTOGRAMS_FILE, "a", encoding="utf-8")
 
     # -- in ---------------------------------------------------------------------------------
+    def _slot(self, t: int) -> _Open:
+        t = max(int(t), self.last_written + 1)
+        slot = self.open.get(t)
+        if slot is None:
+            slot = self.open[t] = _Open(Second(t=t), SecondHistograms(t=t))
+        return slot
+
     def add(self, report: dict[str, Any]) -> None:
-        """One SIPp's second (see ``qa.load.generator.report``)."""
+        """One SIPp's second (see ``qa.load.generator.report``).
+
+        Calls count as created in the second they started (``created_at``, from SIPp's
+        start lines), so a rate change shows when it happened, not when SIPp's next
+        statistics row said so; a start line read late lands in its second while that
+        second is open (LATE_S), else in the oldest open one.
+        """
         sipp = str(report["sipp"])
         self.sipps.add(sipp)
         if report.get("final"):
             self.finished.add(sipp)
-        t = max(int(report["t"]), self.last_written + 1)
-        slot = self.open.get(t)
-        if slot is None:
-            slot = self.open[t] = _Open(Second(t=t), SecondHistograms(t=t))
+        slot = self._slot(int(report["t"]))
+        created_at = report.get("created_at")
+        if created_at is not None:
+            report = {**report, "created": 0}
+            for sec, n in created_at.items():
+                self._slot(int(sec)).second.created += int(n)
         _fold(slot.second, report)
         slot.reporters.add(sipp)
         slot.workers.add(str(report.get("worker")))

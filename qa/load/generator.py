@@ -16,6 +16,7 @@ Plain Python and psutil: the Locust glue (``qa.load.locustfile``) calls it from 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -131,11 +132,25 @@ def parse_call_line(line: str, worker: str, t: int) -> CallRow | None:
     )
 
 
+def start_second(line: str, run_epoch: float) -> int | None:
+    """``VQ0;s;us`` -> the run second (1-based, the bin ending at it) the call started in."""
+    parts = line.split(";")
+    if len(parts) != 3 or parts[0] != "VQ0":
+        return None
+    try:
+        started = float(parts[1]) + float(parts[2]) / 1e6
+    except ValueError:
+        return None
+    return max(1, math.ceil(started - run_epoch))
+
+
 @dataclass
 class Sample:
-    """What one SIPp did since the previous poll."""
+    """What one SIPp did since the previous poll. ``created_at`` counts calls by the run
+    second they started in (from the start lines), ``created`` as SIPp's statistics say."""
 
     created: int = 0
+    created_at: dict[int, int] = field(default_factory=dict)
     concurrent: int = 0
     aborted: int = 0
     abort_codes: dict[str, int] = field(default_factory=dict)
@@ -166,6 +181,7 @@ class SippGenerator:
         self._counts: CsvTail | None = None
         self._log: Tail | None = None
         self._finishing = False
+        self._concurrent = 0
 
     # -- start / stop --------------------------------------------------------------------------
     def _write_inputs(self) -> dict[str, str]:
@@ -301,8 +317,11 @@ class SippGenerator:
                 self._counts = CsvTail(found[-1])
         return self._counts
 
-    def poll(self, t: int) -> Sample:
-        """Everything since the last poll; call once per second (and once after exit)."""
+    def poll(self, t: int, run_epoch: float | None = None) -> Sample:
+        """Everything since the last poll; call once per second (and once after exit).
+
+        ``run_epoch`` (unix time of the run's start) places each call in the second it
+        started; without it new calls count in ``t``."""
         sample = Sample(exited=not self.running)
         stat = self._stat.last() if self._stat else None
         if stat is not None:
@@ -318,7 +337,8 @@ class SippGenerator:
                     sample.abort_codes[code] = n
             if sample.aborted > named:
                 sample.abort_codes["other"] = sample.aborted - named
-            sample.concurrent = _int(stat.get("CurrentCall"))
+            self._concurrent = _int(stat.get("CurrentCall"))
+        sample.concurrent = self._concurrent  # no new row this second: the last one holds
         counts = self._counts_tail()
         row = counts.last() if counts else None
         if row is not None:
@@ -328,6 +348,12 @@ class SippGenerator:
             sample.retransmissions = self._delta("retransmissions", retrans)
         if self._log is not None:
             for line in self._log.lines():
+                if line.startswith("VQ0;"):
+                    sec = start_second(line, run_epoch) if run_epoch is not None else t
+                    if sec is not None:
+                        sec = min(sec, t)
+                        sample.created_at[sec] = sample.created_at.get(sec, 0) + 1
+                    continue
                 call = parse_call_line(line, self.name, t)
                 if call is not None:
                     sample.rows.append(call)
@@ -370,7 +396,8 @@ def report(sample: Sample, *, t: int, worker: str, sipp: str, rate: float, host_
             setup[k] = setup.get(k, 0) + 1
     return {
         "t": t, "worker": worker, "sipp": sipp, "final": final, "rate": rate,
-        "created": sample.created, "concurrent": sample.concurrent,
+        "created": sample.created, "created_at": {str(k): v for k, v in sample.created_at.items()},
+        "concurrent": sample.concurrent,
         "completed": len(sample.rows) + sample.aborted, "answered": answered,
         "failed": failed + sample.aborted, "aborted": sample.aborted, "codes": codes,
         "pdd": {str(k): v for k, v in pdd.items()}, "setup": {str(k): v for k, v in setup.items()},

@@ -60,9 +60,11 @@ class _Worker:
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.workdir = Path(tempfile.mkdtemp(prefix="voipqa-worker-"))
         self.t0: float | None = None
+        self.epoch: float | None = None      # the run's start as unix time (start lines)
         self.per_sipp = 0.0
         self.draining = False
         self.count = 0
+        self.generators: list[SippGenerator] = []
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         psutil.cpu_percent(None)
@@ -81,14 +83,22 @@ def _on_plan(environment: Any, msg: Any, **_: Any) -> None:
 
 def _on_start(environment: Any, msg: Any, **_: Any) -> None:
     WORKER.t0 = time.monotonic()
+    WORKER.epoch = time.time()
 
 
 def _on_rate(environment: Any, msg: Any, **_: Any) -> None:
+    """Applied at once (not at the users' next second: that would shift the shape by one)."""
     WORKER.per_sipp = float(msg.data["per_sipp"])
+    if not WORKER.draining:
+        for gen in WORKER.generators:
+            gen.set_rate(WORKER.per_sipp)
 
 
 def _on_drain(environment: Any, msg: Any, **_: Any) -> None:
     WORKER.draining = True
+    for gen in WORKER.generators:
+        gen.set_rate(0)
+        gen.finish()
 
 
 class SippUser(User):
@@ -122,6 +132,7 @@ class SippUser(User):
             self._error(str(exc))
             return
         self.generator = generator
+        WORKER.generators.append(generator)
         self.environment.runner.send_message("voipqa:ready", {"sipp": self.sipp})
 
     def _error(self, message: str) -> None:
@@ -146,7 +157,7 @@ class SippUser(User):
             gen.finish()
         else:
             gen.set_rate(WORKER.per_sipp)
-        sample = gen.poll(t)
+        sample = gen.poll(t, WORKER.epoch)
         final = sample.exited
         data = report(sample, t=t, worker=WORKER.name, sipp=self.sipp, rate=gen.rate,
                       host_cpu=psutil.cpu_percent(None), worker_cpu=WORKER.me.cpu_percent(None), final=final)

@@ -265,6 +265,7 @@ class Criteria(_Strict):
     setup_ms: Percentiles | None = None
     retransmissions_pct_max: Percent | None = None
     cdr_loss_pct_max: Percent | None = None
+    achieved_pct_min: Percent | None = None
     memory_slope_max_mb_per_h: Positive | None = None
     breaking_point_min_cps: Positive | None = None
 

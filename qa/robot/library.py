@@ -13,6 +13,7 @@ from qa.cases import Session
 from qa.config import Environment, load_environment
 from qa.robot.calls import CallKeywords
 from qa.robot.labctl import LabKeywords
+from qa.robot.load import LoadKeywords
 from qa.robot.pcap import PcapKeywords
 from qa.robot.tls import TlsKeywords
 from qa.robot.witnesses import WitnessKeywords
@@ -74,7 +75,7 @@ class VoipQA(DynamicCore):
         self.ctx = LibraryContext(env)
         self.ROBOT_LIBRARY_LISTENER = self
         super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), LabKeywords(self.ctx),
-                          TlsKeywords(self.ctx), PcapKeywords(self.ctx)])
+                          TlsKeywords(self.ctx), PcapKeywords(self.ctx), LoadKeywords(self.ctx)])
 
     def close(self) -> None:
         """Listener hook: the library's last suite ended; stop calls still running."""

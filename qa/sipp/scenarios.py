@@ -151,6 +151,7 @@ class _Accounting:
 
     LINE = ("VQ1;[call_id];[$ts];[$ts_us];[$t0];[$t18];[$t200];[clock_tick];[$code];"
             "[field0];[field1];[field3]")
+    START = "VQ0;[$ts];[$ts_us]"
 
     def __init__(self, on: bool) -> None:
         self.on = on
@@ -169,9 +170,11 @@ class _Accounting:
     def start(self) -> list[str]:
         if not self.on:
             return []
-        return ["  <!-- accounting: wall clock and tick of the first INVITE -->",
+        return ["  <!-- accounting: wall clock and tick of the first INVITE; a start line, so calls are",
+                "       counted in the second they began, not when SIPp's statistics next say so -->",
                 '  <nop hide="true"><action><gettimeofday assign_to="ts,ts_us"/>'
-                '<assignstr assign_to="t0" value="[clock_tick]"/></action></nop>']
+                '<assignstr assign_to="t0" value="[clock_tick]"/>'
+                f'<log message="{self.START}"/></action></nop>']
 
     def end(self) -> list[str]:
         if not self.on:
@@ -466,7 +469,8 @@ _LOAD_DOC = """  voipqa load customer (UAC): the traffic engine of `voipqa load 
     the keyword when an injected field carries it; empty when the target never
     challenges), field3 the final code this destination should give (for the report).
 
-  Per call, at the end, one line in -log_file (the accounting line; no secrets in it):
+  Per call, one line in -log_file when it starts and one at the end (no secrets in them):
+      VQ0;unix seconds;microseconds
       VQ1;Call-ID;unix seconds;microseconds;tick at the INVITE;ticks of every 18x;tick of
       the 200;tick at the end;final code;caller;number;expected code
   (ticks are SIPp's [clock_tick], milliseconds). A call SIPp aborts (no final response
