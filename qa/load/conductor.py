@@ -66,8 +66,10 @@ class Conductor:
 
     # -- inputs -----------------------------------------------------------------------------
     def ready(self, sipp: str) -> None:
-        """A SIPp has started (at rate 0) and waits for the run's clock."""
+        """A SIPp has started (at rate 0) and waits for the run's clock; from now on every
+        second waits for its report."""
         self.ready_sipps.add(sipp)
+        self.aggregator.sipps.add(sipp)
 
     def start(self) -> None:
         self.t0 = self.clock()
@@ -115,11 +117,12 @@ class Conductor:
         """Start when every SIPp is ready; after READY_WAIT_S with the ones that are; end
         the run when none could start."""
         late = self.clock() - self.created > READY_WAIT_S
-        if len(self.ready_sipps) >= self.total_sipps or (late and self.ready_sipps):
-            if late:
+        settled = len(self.ready_sipps) + len(self.errors) >= self.total_sipps  # nobody else will come
+        if len(self.ready_sipps) >= self.total_sipps or ((late or settled) and self.ready_sipps):
+            if len(self.ready_sipps) < self.total_sipps:
                 self.event("start-partial", ready=len(self.ready_sipps), expected=self.total_sipps)
             self.start()
-        elif len(self.errors) >= self.total_sipps or late:
+        elif settled or late:
             self.request_stop("no SIPp could start: " + (self.errors[-1] if self.errors else "none was ready"))
 
     def _running(self, now: float, written: list[model.Second]) -> None:
@@ -136,8 +139,11 @@ class Conductor:
             self._send_rate(int(now) + 1 if now - int(now) > 0.5 else int(now))
 
     def _send_rate(self, t: int) -> None:
+        """The second's rate split over the SIPps placing calls now (one that could not start
+        or has stopped leaves its share to the others: the profile's rate is what is offered)."""
         rate = self.shape.mean_rate(float(t), float(t) + 1.0)
-        self.send("voipqa:rate", {"per_sipp": rate / max(1, self.total_sipps), "total": rate})
+        active = len(self.ready_sipps - self.aggregator.finished) or self.total_sipps
+        self.send("voipqa:rate", {"per_sipp": rate / active, "total": rate})
 
     def _drain(self, reason: str) -> None:
         self.state = "draining"

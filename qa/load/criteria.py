@@ -45,6 +45,9 @@ ACHIEVED_MIN_RATIO = 0.90
 CAP_TOLERANCE = 0.95
 #: A shortfall of fewer calls than this is rounding at low rates, not a starved generator.
 MIN_SHORTFALL_CALLS = 3
+#: A shortfall counts against the generator only when its SIPp was busy: an idle SIPp that
+#: places fewer calls than asked is held back by calls the platform does not end.
+SIPP_CPU_BUSY = 0.5
 _EPS = 1e-6
 
 
@@ -291,7 +294,8 @@ def _ratio(num: float, den: float, scale: float = 1.0) -> float | None:
 def _make_window(start: int, end: int, agg: _Agg, planned_cps: float | None, min_calls: int,
                  max_concurrent: float | None) -> Window:
     rows = agg.rows
-    length = max(1, end - start)
+    # the seconds really in it: merged windows (a stress run's held part) leave gaps
+    length = len(rows) or max(1, end - start)
     completed, answered = agg.total("completed"), agg.total("answered")
     failed, sent = agg.total("failed"), agg.total("sent")
     created = agg.total("created")
@@ -320,6 +324,7 @@ def _saturation(rows: Sequence[Second], offered: float, achieved: float, length:
     """
     out: list[str] = []
     cpu = [(r.sipp_cpu_max, r.sipp_cpu_allowance) for r in rows if r.sipp_cpu_allowance > 0]
+    ratio = 0.0
     if cpu:
         ratio = statistics.median(c / a for c, a in cpu)
         allowance = statistics.median(a for _, a in cpu)
@@ -335,7 +340,8 @@ def _saturation(rows: Sequence[Second], offered: float, achieved: float, length:
     concurrent = max((r.concurrent for r in rows), default=0)
     capped = max_concurrent is not None and concurrent >= CAP_TOLERANCE * max_concurrent
     short = (offered - achieved) * length
-    if offered > 0 and achieved < ACHIEVED_MIN_RATIO * offered and short >= MIN_SHORTFALL_CALLS and not capped:
+    if (offered > 0 and achieved < ACHIEVED_MIN_RATIO * offered and short >= MIN_SHORTFALL_CALLS and not capped
+            and ratio >= SIPP_CPU_BUSY):
         cap = f"the cap of {max_concurrent:,.0f}" if max_concurrent is not None else "no concurrent-call cap"
         out.append(f"achieved {_fmt(achieved)} calls/s, {100 * achieved / offered:.0f} % of the "
                    f"{_fmt(offered)} calls/s offered, with at most {concurrent:,} concurrent calls ({cap})")

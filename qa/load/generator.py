@@ -48,6 +48,9 @@ STAT_COLUMNS = {
 ABORT_CODES = {"timeouts": "timeout", "retrans_exhausted": "retrans", "unexpected": "unexpected",
                "congestion": "congestion"}
 START_TIMEOUT_S = 10.0
+#: SIPp 3.6.1 ignores rate changes during its first rate period (1 s) and then places the
+#: missed calls at once: a SIPp counts as started only once that period is over.
+FIRST_PERIOD_S = 1.1
 
 
 class GeneratorError(RuntimeError):
@@ -115,7 +118,7 @@ def parse_call_line(line: str, worker: str, t: int) -> CallRow | None:
     try:
         started = float(parts[2]) + float(parts[3]) / 1e6
         t0 = int(parts[4])
-        t18 = parts[5].split()
+        t18 = [int(tick) for tick in parts[5].split()[:1]]
         t200 = int(parts[6]) if parts[6] else None
         tend = int(parts[7])
         code = int(parts[8]) if parts[8] else 0
@@ -125,7 +128,7 @@ def parse_call_line(line: str, worker: str, t: int) -> CallRow | None:
     answered = t200 is not None and 200 <= code < 300
     return CallRow(
         t=t, worker=worker, call_id=parts[1], started=started,
-        pdd_ms=float(int(t18[0]) - t0) if t18 else None,
+        pdd_ms=float(t18[0] - t0) if t18 else None,
         setup_ms=float(t200 - t0) if answered else None,
         duration_s=(tend - t200) / 1000.0 if answered else None,
         code=code, expect=expect, from_user=parts[9], to_user=parts[10],
@@ -150,7 +153,7 @@ class Sample:
     second they started in (from the start lines), ``created`` as SIPp's statistics say."""
 
     created: int = 0
-    created_at: dict[int, int] = field(default_factory=dict)
+    created_at: dict[int, int] | None = None   # None: this SIPp writes no start lines (a user's scenario)
     concurrent: int = 0
     aborted: int = 0
     abort_codes: dict[str, int] = field(default_factory=dict)
@@ -182,6 +185,7 @@ class SippGenerator:
         self._log: Tail | None = None
         self._finishing = False
         self._concurrent = 0
+        self._start_lines = False
 
     # -- start / stop --------------------------------------------------------------------------
     def _write_inputs(self) -> dict[str, str]:
@@ -214,7 +218,8 @@ class SippGenerator:
         sipp = require_tool("sipp")
         self.agent = agent = self.build_agent()
         if self.plan.cpu_quota is not None:
-            self._quota = CpuQuota(f"voipqa-{os.getpid()}-{self.name}", self.plan.cpu_quota)
+            safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.name)
+            self._quota = CpuQuota(f"voipqa-{os.getpid()}-{safe}", self.plan.cpu_quota)
         argv = agent.argv(self.workdir, sipp=sipp)
         files = agent.trace_files(self.workdir)
         quota = self._quota
@@ -234,12 +239,13 @@ class SippGenerator:
         self._wait_started(files)
 
     def _wait_started(self, files: dict[str, Path]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        began = time.monotonic()
+        deadline = began + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise GeneratorError(f"SIPp {self.name} exited at start (code {self.proc.returncode}): "
                                      f"{self._last_words(files)}")
-            if files["stat"].exists():
+            if files["stat"].exists() and time.monotonic() - began >= FIRST_PERIOD_S:
                 return
             time.sleep(0.05)
         raise GeneratorError(f"SIPp {self.name} did not start within {START_TIMEOUT_S:g} s")
@@ -311,8 +317,10 @@ class SippGenerator:
         return max(0, value - before)
 
     def _counts_tail(self) -> CsvTail | None:
-        if self._counts is None:
-            found = sorted(self.workdir.glob("*_counts.csv"))
+        """SIPp names its counts file ``<scenario>_<pid>_counts.csv``: this SIPp's own, not an
+        older run's left in a reused working directory."""
+        if self._counts is None and self.proc is not None:
+            found = sorted(self.workdir.glob(f"*_{self.proc.pid}_counts.csv"))
             if found:
                 self._counts = CsvTail(found[-1])
         return self._counts
@@ -347,16 +355,20 @@ class SippGenerator:
             sample.sent = self._delta("sent", sent)
             sample.retransmissions = self._delta("retransmissions", retrans)
         if self._log is not None:
+            starts: dict[int, int] = {}
             for line in self._log.lines():
                 if line.startswith("VQ0;"):
+                    self._start_lines = True
                     sec = start_second(line, run_epoch) if run_epoch is not None else t
                     if sec is not None:
                         sec = min(sec, t)
-                        sample.created_at[sec] = sample.created_at.get(sec, 0) + 1
+                        starts[sec] = starts.get(sec, 0) + 1
                     continue
                 call = parse_call_line(line, self.name, t)
                 if call is not None:
                     sample.rows.append(call)
+            if self._start_lines:
+                sample.created_at = starts
         if self._ps is not None:
             try:
                 sample.cpu_pct = self._ps.cpu_percent(None)
@@ -396,7 +408,8 @@ def report(sample: Sample, *, t: int, worker: str, sipp: str, rate: float, host_
             setup[k] = setup.get(k, 0) + 1
     return {
         "t": t, "worker": worker, "sipp": sipp, "final": final, "rate": rate,
-        "created": sample.created, "created_at": {str(k): v for k, v in sample.created_at.items()},
+        "created": sample.created,
+        "created_at": None if sample.created_at is None else {str(k): v for k, v in sample.created_at.items()},
         "concurrent": sample.concurrent,
         "completed": len(sample.rows) + sample.aborted, "answered": answered,
         "failed": failed + sample.aborted, "aborted": sample.aborted, "codes": codes,

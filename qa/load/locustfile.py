@@ -37,6 +37,7 @@ from locust import LoadTestShape, User, events, task
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsEntry, StatsError
 
+from qa.errors import VoipqaError
 from qa.load.generator import GeneratorError, SippGenerator, report
 from qa.load.plan import WorkerPlan
 
@@ -128,8 +129,9 @@ class SippUser(User):
         generator = SippGenerator(WORKER.plan, WORKER.workdir / f"sipp{WORKER.count}", self.sipp)
         try:
             generator.start()
-        except (GeneratorError, OSError, ValueError) as exc:
-            self._error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the master must hear it
+            generator.kill()
+            self._error(str(exc) if isinstance(exc, (GeneratorError, VoipqaError)) else f"{type(exc).__name__}: {exc}")
             return
         self.generator = generator
         WORKER.generators.append(generator)

@@ -42,7 +42,7 @@ class WorkerPlan:
     buff_size: int
     cpu_quota: float | None
     sipp_per_worker: int
-    max_concurrent_per_sipp: int | None
+    max_concurrent_per_sipp: int
     calls_per_sipp_max: int      # -m: every SIPp stops by itself after this many calls
     run_timeout_s: float         # -timeout: every SIPp stops by itself after this long
 
@@ -121,7 +121,9 @@ def worker_plan(profile: LoadProfile, *, target: str, domain: str, accounts: lis
     shape = profile.shape()
     spec = profile.scenario
     total_calls = shape.calls()
-    cap = profile.rate.max_concurrent
+    # without a cap SIPp picks its own (3 x rate x call length, from its start-up rate of
+    # 0): every SIPp gets an explicit one, above anything the profile can reach
+    cap = profile.rate.max_concurrent or math.ceil(shape.peak() * (spec.hold + spec.call_timeout + 5) * 1.5) + 100
     return WorkerPlan(
         scenario_name=scenario.name,
         scenario_xml=scenario.read_text(encoding="iso-8859-1"),
@@ -135,7 +137,7 @@ def worker_plan(profile: LoadProfile, *, target: str, domain: str, accounts: lis
         buff_size=profile.generator.buff_size,
         cpu_quota=profile.generator.cpu_quota,
         sipp_per_worker=profile.generator.sipp_per_worker,
-        max_concurrent_per_sipp=None if cap is None else max(1, math.ceil(cap / total_sipps)),
+        max_concurrent_per_sipp=max(1, math.ceil(cap / total_sipps)),
         # bounds every SIPp keeps by itself, whatever happens to its controller
         calls_per_sipp_max=int(total_calls * 2 / total_sipps) + 1000,
         run_timeout_s=shape.duration_s + spec.call_timeout + spec.hold + 60.0,

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,7 +102,17 @@ def run_load(req: LoadRequest, *, echo: Echo = print, progress: Callable[[dict[s
     """
     profile = _profile(req)
     require_tool("sipp")
-    out = _output_dir(req, profile)
+    out, fresh = _output_dir(req, profile)
+    try:
+        return _run(req, profile, out, echo, progress)
+    except BadInput:
+        if fresh and not (out / model.RUN_FILE).exists():
+            shutil.rmtree(out, ignore_errors=True)  # bad input leaves no half-made run directory
+        raise
+
+
+def _run(req: LoadRequest, profile: LoadProfile, out: Path, echo: Echo,
+         progress: Callable[[dict[str, Any]], None] | None) -> LoadOutcome:
     with _signals() as stop, contextlib.ExitStack() as stack:
         platform = stack.enter_context(_platform(req.env, profile, out, echo))
         _probe(platform, profile)
@@ -132,18 +143,23 @@ def _profile(req: LoadRequest) -> LoadProfile:
     profile = apply_overrides(profile, rate=req.rate, duration=req.duration)
     if req.workers < 0 or req.expect_workers < 0 or req.workers + req.expect_workers < 1:
         raise BadInput("--workers/--expect-workers: at least one worker is needed")
+    if profile.generator.cpu_quota is not None and req.workers:
+        from qa.load.cgroup import CpuQuota
+
+        CpuQuota(f"voipqa-check-{os.getpid()}", profile.generator.cpu_quota).remove()  # BadInput when it cannot
     return profile
 
 
-def _output_dir(req: LoadRequest, profile: LoadProfile) -> Path:
-    out = req.output or Path("results") / "load" / f"{profile.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = Path(out)
+def _output_dir(req: LoadRequest, profile: LoadProfile) -> tuple[Path, bool]:
+    """The run directory, and whether this run made it."""
+    out = Path(req.output or Path("results") / "load" / f"{profile.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and not out.is_dir():
         raise BadInput(f"--output {out}: is a file, not a directory")
     if (out / model.RUN_FILE).exists():
         raise BadInput(f"--output {out}: already holds a load run (run.json); give another directory")
+    fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    return out, fresh
 
 
 # -- signals ---------------------------------------------------------------------------------------------
@@ -495,12 +511,17 @@ def _follow(out: Path, profile: LoadProfile, platform: Platform, children: _Chil
 
 
 def _check_master(out: Path, master: subprocess.Popen[bytes], follow: "_Progress") -> None:
-    """A master that never started the load is an error with its own words."""
+    """A load that never started is an error in the words of whoever stopped it."""
     if follow.started_at() is not None:
         return
-    log = (out / "locust-master.log").read_text(errors="replace").strip().splitlines()
-    tail = " | ".join(line.strip() for line in log[-3:]) or f"exit code {master.returncode}"
-    raise VoipqaError(f"the load never started (no worker joined within {WORKERS_WAIT_S} s?): {tail}")
+    events = model.read_events(out / model.EVENTS_FILE)
+    errors = [e.get("message", "") for e in events if e.get("event") == "generator-error"]
+    if errors:
+        raise VoipqaError(f"the load never started: SIPp could not start: {errors[-1]}")
+    if not any(e.get("event") == "worker-joined" for e in events):
+        raise VoipqaError(f"the load never started: no worker joined within {WORKERS_WAIT_S} s "
+                          f"(see {out / 'locust-master.log'})")
+    raise VoipqaError(f"the load never started (exit code {master.returncode}; see {out / 'locust-master.log'})")
 
 
 class _Progress:

@@ -12,7 +12,7 @@ Test Tags         load
 
 *** Test Cases ***
 The Platform Holds A Short Steady Load With Every Call Billed
-    ${summary}=    Run Load Profile    smoke
+    ${summary}=    Run Load Profile    ${CURDIR}/smoke.yaml
     Load Criteria Should Pass    ${summary}
     CDR Loss Should Be At Most    ${summary}    0
     Should Be True    ${summary}[calls][attempted] >= 380    about 20 calls/s for 20 s

@@ -211,7 +211,14 @@ def test_a_shortfall_held_by_the_concurrent_call_cap_is_the_platform() -> None:
     assert v.bottleneck == "platform" and not v.windows[0].generator_saturated
     v2 = judge(profile(setup_ms={"p95": 800}, max_concurrent=5000), *timeline(constant(100, 20), slow_platform),
                cdr=None, resources=None, environment="lab")
-    assert v2.bottleneck == "generator"
+    assert v2.bottleneck == "platform", "an idle SIPp placing fewer calls is held back, not starved"
+
+    def busy_generator(s: Second, h: SecondHistograms) -> None:
+        slow_platform(s, h)
+        s.sipp_cpu_max = 60.0
+    v3 = judge(profile(setup_ms={"p95": 800}, max_concurrent=5000), *timeline(constant(100, 20), busy_generator),
+               cdr=None, resources=None, environment="lab")
+    assert v3.bottleneck == "generator" and "achieved" in v3.windows[0].reasons_generator[0]
 
 
 def test_loopback_failures_are_the_generators() -> None:
