@@ -116,7 +116,8 @@ def test_two_workers_share_the_rate_and_every_file_is_written(tmp_path: Path) ->
 
 def test_a_generator_starved_of_cpu_is_the_bottleneck(tmp_path: Path, load_lab: Path) -> None:
     """Against the lab (where a failed run is otherwise the platform's): a SIPp held to 2 %
-    of a core cannot place 300 calls/s, and the report blames the generator, saying why."""
+    of a core still starts 300 calls/s but cannot keep up with their answers, so calls fail;
+    the report blames the generator (SIPp at its quota), not the platform."""
     if os.geteuid() != 0 or not (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists()
                                  or Path("/sys/fs/cgroup/cgroup.controllers").exists()):
         pytest.skip("a CPU quota needs root and a cgroup cpu controller")
@@ -127,8 +128,8 @@ def test_a_generator_starved_of_cpu_is_the_bottleneck(tmp_path: Path, load_lab: 
     result = load(out, proc)
     assert proc.returncode == 1, proc.stdout
     assert result["verdict"] == "fail" and result["bottleneck"] == "generator", result["reasons"]
-    assert not criterion(result, "achieved_pct_min")["pass"]
-    assert any("quota" in r or "SIPp at" in r for r in result["reasons"]), result["reasons"]
+    assert not criterion(result, "failed_pct_max")["pass"]
+    assert any("SIPp at" in r and "quota" in r for r in result["reasons"]), result["reasons"]
 
 
 def test_interrupted_runs_keep_their_data_and_leave_nothing_running(tmp_path: Path) -> None:
