@@ -63,7 +63,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     req = LoadRequest(profile=args.profile, env=args.env, rate=args.rate, duration=duration, workers=args.workers,
                       expect_workers=args.expect_workers, output=Path(args.output) if args.output else None,
                       master_bind=args.master_bind, master_port=args.master_port, web_ui=args.web_ui)
-    outcome = run_load(req, echo=console.print)
+    if console.is_terminal:  # a live line each second; logs and CI get one every 10 s
+        from qa.load.runner import describe_progress
+
+        with console.status("starting the load ...") as status:
+            outcome = run_load(req, echo=console.print,
+                               progress=lambda line: status.update(describe_progress(line)))
+    else:
+        outcome = run_load(req, echo=console.print)
     print_result(outcome.result, outcome.directory)
     return outcome.exit_code
 

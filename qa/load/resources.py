@@ -295,6 +295,9 @@ class ProcessSampler:
             st = read_stat(pid)
             if st is not None:
                 stats[pid] = st
+        if not stats:  # they come and go (a run ending): nothing to sample is not a problem
+            self._meter.update([])
+            return {}
         return _process_metrics(self.prefix, list(stats), stats, self._meter, problem)
 
 

@@ -42,6 +42,8 @@ from qa.tools import die_with_parent, require_tool
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 #: How long the master waits for its workers before giving up.
 WORKERS_WAIT_S = 60
+#: Seconds between progress lines when nobody asked for every second (logs, CI).
+PROGRESS_EVERY_S = 10
 Echo = Callable[[str], None]
 
 
@@ -475,6 +477,7 @@ def _follow(out: Path, profile: LoadProfile, platform: Platform, children: _Chil
     assert master is not None
     limit = shape.duration_s + profile.scenario.hold + profile.scenario.call_timeout + WORKERS_WAIT_S + 60
     started = time.monotonic()
+    printed = -PROGRESS_EVERY_S
     try:
         while master.poll() is None:
             time.sleep(0.5)
@@ -483,9 +486,13 @@ def _follow(out: Path, profile: LoadProfile, platform: Platform, children: _Chil
                 echo(f"{signal.Signals(stop.signal).name}: stopping the load, letting calls finish ...")
                 children.interrupt()
             if recorder is None and follow.started_at() is not None:
-                pids = lambda: [os.getpid(), *(p.pid for p in [master, *children.workers] if p.poll() is None)]
-                recorder = Recorder(out / model.RESOURCES_FILE,
-                                    [*platform.samplers, ProcessSampler("voipqa", pids), HostCpuSampler()],
+                def alive(procs: list[subprocess.Popen[bytes]]) -> list[int]:
+                    return [p.pid for p in procs if p.poll() is None]
+
+                own = [ProcessSampler("voipqa", lambda: [os.getpid(), *alive([master, *children.workers])]),
+                       ProcessSampler("voipqa.master", lambda: alive([master])),
+                       ProcessSampler("voipqa.workers", lambda: alive(children.workers))]
+                recorder = Recorder(out / model.RESOURCES_FILE, [*platform.samplers, *own, HostCpuSampler()],
                                     profile.resources.every, clock=follow.clock,
                                     on_error=lambda msg: echo(f"resources: {msg}"))
                 recorder.start()
@@ -493,7 +500,8 @@ def _follow(out: Path, profile: LoadProfile, platform: Platform, children: _Chil
             if line is not None:
                 if progress is not None:
                     progress(line)
-                else:
+                elif line["t"] - printed >= PROGRESS_EVERY_S:
+                    printed = line["t"]
                     echo(follow.describe(line))
             if time.monotonic() - started > limit + (60 if asked_at else 0):
                 echo("the master did not finish in time: stopping it")
@@ -580,11 +588,17 @@ class _Progress:
 
     @staticmethod
     def describe(line: dict[str, Any]) -> str:
+        """One short line: elapsed/left, offered/achieved rate, calls up, totals, setup p95."""
         p95 = "-" if line["setup_p95"] is None else f"{line['setup_p95']:.0f}"
         left = max(0.0, line["duration_s"] - line["t"])
-        return (f"t={line['t']:>5}s  left {left:>6.0f}s  offered {line['offered_cps']:7.1f}/s  "
-                f"achieved {line['achieved_cps']:6d}/s  up {line['concurrent']:6d}  calls {line['created']:8d}  "
-                f"answered {line['answered']:8d}  failed {line['failed']:6d}  setup p95 {p95} ms")
+        return (f"{_clock(line['t'])} (-{_clock(left)})  {line['offered_cps']:.0f}/{line['achieved_cps']} calls/s  "
+                f"up {line['concurrent']}  calls {line['created']}  ok {line['answered']}  "
+                f"failed {line['failed']}  setup p95 {p95} ms")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 # -- after the load ------------------------------------------------------------------------------------------
@@ -612,3 +626,6 @@ def _finish(out: Path, interrupted: bool, capture: list[str], cdr: dict[str, Any
                                                           else f for f in capture]}
     model.write_json(out / model.RUN_FILE, run)
     return write(out)
+
+
+describe_progress = _Progress.describe

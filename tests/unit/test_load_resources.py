@@ -55,10 +55,11 @@ def test_process_sampler_reads_our_own_rss_and_cpu() -> None:
     assert second["voipqa.cpu_pct"] > 20
 
 
-def test_process_sampler_reports_when_no_process_is_left() -> None:
+def test_process_sampler_is_quiet_when_its_processes_are_gone() -> None:
+    """voipqa's own processes come and go (a run ending): no sample, and no complaint."""
     problems: list[str] = []
     assert R.ProcessSampler("voipqa", lambda: [2 ** 22 + 1]).sample(problems.append) == {}
-    assert problems == ["voipqa: no live process to sample"]
+    assert problems == []
 
 
 def test_cpu_meter_ignores_a_reused_pid() -> None:

@@ -1,0 +1,196 @@
+"""Benchmark: the load generator's ceiling, voipqa against bare SIPp, measured in one run.
+
+    .venv/bin/python benchmarks/load_ceiling.py [--rounds 3] [--start 2000] [--step 1000]
+                                                [--steps 15] [--step-seconds 4]
+    .venv/bin/python benchmarks/load_ceiling.py --scale-out [--quota 0.2] ...
+
+Both sides climb the same rate steps, SIPp's built-in UAS answering on 127.0.0.1, calls
+with no talk time, socket buffers of 4 MiB, and judge each step the same way: at least
+95 % of the offered calls placed, at most 0.1 % failed, at most 1 % of the SIP messages
+retransmitted. The ceiling is the highest step that held before the first that did not.
+
+* bare SIPp: the built-in ``uac`` at each step's fixed rate for ``--step-seconds`` (a
+  new SIPp pair per step, as KAMAILIO-NOTES measured the ceilings), judged from its own
+  statistics;
+* voipqa: ``voipqa load run`` with a ceiling profile of the same steps, ``--env
+  loopback``, one Locust worker, capture on (its default; ``--no-capture`` to compare),
+  the breaking point from ``load.json``.
+
+Rounds alternate bare, voipqa, bare, voipqa, ...; the medians and the paired ratio
+(voipqa / bare) are printed. ``--scale-out`` instead compares one and two Locust workers,
+each SIPp held to ``--quota`` of a core by a cgroup CPU quota so that one worker is
+generator-bound and two fit beside the answering SIPp: the target is two >= 1.8 x one.
+It also prints what the Locust master cost per worker (its CPU from resources.csv), the
+figure behind the 50-machine estimate in the README. Exit 0 when the targets are met.
+Everything is bounded: each step lasts ``--step-seconds``, every SIPp has a -timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa.load import model  # noqa: E402
+from qa.ports import AGENT_MEDIA_POOL, allocate_ports, allocate_udp_block  # noqa: E402
+from qa.sipp.traces import parse_stat_file  # noqa: E402
+from qa.tools import require_tool  # noqa: E402
+
+BUFF = "4194304"
+ACHIEVED_MIN = 0.95
+FAILED_MAX = 0.001
+RETRANS_MAX = 0.01
+
+
+@dataclass
+class Step:
+    rate: int
+    held: bool
+    note: str
+
+
+def bare_step(sipp: str, rate: int, seconds: float, work: Path) -> Step:
+    """One fixed-rate bare SIPp uac -> uas run, judged from its statistics."""
+    port, cport, uport, ucport = allocate_ports(4)
+    calls = int(rate * seconds)
+    stat = work / f"bare-{rate}.csv"
+    uas = subprocess.Popen([sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-cp", str(cport),
+                            "-mp", str(allocate_udp_block(4, "127.0.0.1", AGENT_MEDIA_POOL)), "-nostdin",
+                            "-buff_size", BUFF, "-timeout", "60s"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    started = time.monotonic()
+    uac = subprocess.run([sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", str(uport),
+                          "-cp", str(ucport), "-mp", str(allocate_udp_block(4, "127.0.0.1", AGENT_MEDIA_POOL)),
+                          "-m", str(calls), "-r", str(rate), "-d", "0", "-nostdin", "-buff_size", BUFF,
+                          "-timeout", f"{int(seconds * 4 + 10)}s", "-trace_stat", "-stf", str(stat), "-fd", "1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    uas.terminate()
+    uas.wait()
+    last = (parse_stat_file(stat) or [{}])[-1]
+    created = int(last.get("TotalCallCreated", 0))
+    failed = int(last.get("FailedCall(C)", 0))
+    retrans = int(last.get("Retransmissions(C)", 0))
+    achieved = created / max(wall - 0.05, seconds)  # the calls' own life after the last start is ~ms
+    held = (uac.returncode == 0 and achieved >= ACHIEVED_MIN * rate and failed <= FAILED_MAX * calls
+            and retrans <= RETRANS_MAX * 3 * created)
+    return Step(rate, held, f"{created} calls in {wall:.2f} s ({achieved:.0f}/s), {failed} failed, "
+                            f"{retrans} retransmissions, rc {uac.returncode}")
+
+
+def bare_ceiling(sipp: str, rates: list[int], seconds: float, work: Path) -> tuple[int, list[Step]]:
+    steps: list[Step] = []
+    for rate in rates:
+        step = bare_step(sipp, rate, seconds, work)
+        steps.append(step)
+        if not step.held:
+            break
+    held = [s.rate for s in steps if s.held]
+    return (held[-1] if held else 0), steps
+
+
+def ceiling_profile(path: Path, args: argparse.Namespace, quota: float | None) -> Path:
+    profile = {
+        "description": "benchmark: the generator's ceiling",
+        "kind": "ceiling",
+        "scenario": {"sipp": "uac_load", "destinations": [{"number": "1000"}], "hold": "0s",
+                     "call_timeout": "8s"},
+        "rate": {"shape": "step", "start_cps": args.start, "step_cps": args.step,
+                 "step_duration": f"{args.step_seconds}s", "steps": args.steps},
+        "criteria": {"failed_pct_max": 100 * FAILED_MAX, "retransmissions_pct_max": 100 * RETRANS_MAX,
+                     "achieved_pct_min": 100 * ACHIEVED_MIN},
+        "generator": {"buff_size": int(BUFF), "cpu_quota": quota},
+        "capture": {"enabled": not args.no_capture, "ring_files": 2, "ring_file_mb": 200},
+        "resources": {"every": "1s"},
+        "judging": {"window": f"{args.step_seconds}s", "settle": "2s", "min_calls": 20, "stop_on_break": True},
+    }
+    path.write_text(json.dumps(profile))  # JSON is YAML
+    return path
+
+
+def voipqa_ceiling(profile: Path, workers: int, out: Path) -> tuple[float, dict]:
+    subprocess.run([sys.executable, "-m", "qa.cli", "load", "run", str(profile), "--env", "loopback",
+                    "--workers", str(workers), "--output", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=900)
+    result = json.loads((out / "load.json").read_text())
+    return float(result["breaking_point_cps"] or 0.0), result
+
+
+def master_cost(out: Path) -> tuple[float | None, float | None]:
+    """The Locust master's and the workers' median CPU % (of one core) while the load ran."""
+    samples = model.read_resources(out / model.RESOURCES_FILE)
+    def median(name: str) -> float | None:
+        values = [v for _, v in samples.get(name, [])]
+        return statistics.median(values) if values else None
+    return median("voipqa.master.cpu_pct"), median("voipqa.workers.cpu_pct")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--start", type=int, default=2000)
+    parser.add_argument("--step", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--step-seconds", type=float, default=4.0)
+    parser.add_argument("--no-capture", action="store_true", help="run voipqa with its capture off")
+    parser.add_argument("--scale-out", action="store_true", help="one worker against two, each SIPp under a quota")
+    parser.add_argument("--quota", type=float, default=0.2, help="--scale-out: CPU share of each SIPp")
+    args = parser.parse_args()
+    sipp = require_tool("sipp")
+    work = Path(tempfile.mkdtemp(prefix="voipqa-bench-"))
+    rates = [args.start + k * args.step for k in range(args.steps)]
+    print(f"steps {rates[0]}..{rates[-1]} calls/s, {args.step_seconds:g} s each; work in {work}")
+    if args.scale_out:
+        return scale_out(args, work)
+
+    profile = ceiling_profile(work / "ceiling.yaml", args, None)
+    bare, ours, pairs = [], [], []
+    for r in range(1, args.rounds + 1):
+        b, steps = bare_ceiling(sipp, rates, args.step_seconds, work)
+        v, result = voipqa_ceiling(profile, 1, work / f"voipqa-{r}")
+        bare.append(b)
+        ours.append(v)
+        pairs.append(v / b if b else 0.0)
+        print(f"round {r}: bare SIPp {b} calls/s (stopped at: {steps[-1].note}); "
+              f"voipqa {v:g} calls/s (bottleneck {result['bottleneck']}; {'; '.join(result['reasons'][:1])})")
+    ratio = statistics.median(pairs)
+    print(f"\nbare SIPp ceiling median {statistics.median(bare):g} calls/s (min {min(bare)}, max {max(bare)})")
+    print(f"voipqa    ceiling median {statistics.median(ours):g} calls/s (min {min(ours):g}, max {max(ours):g}), "
+          f"capture {'off' if args.no_capture else 'on'}")
+    print(f"voipqa / bare: median {ratio:.2f} (per round: {', '.join(f'{p:.2f}' for p in pairs)}); target >= 0.90")
+    return 0 if ratio >= 0.9 else 1
+
+
+def scale_out(args: argparse.Namespace, work: Path) -> int:
+    profile = ceiling_profile(work / "quota.yaml", args, args.quota)
+    one, two, pairs = [], [], []
+    for r in range(1, args.rounds + 1):
+        a, res1 = voipqa_ceiling(profile, 1, work / f"one-{r}")
+        b, res2 = voipqa_ceiling(profile, 2, work / f"two-{r}")
+        one.append(a)
+        two.append(b)
+        pairs.append(b / a if a else 0.0)
+        m1, w1 = master_cost(work / f"one-{r}")
+        m2, w2 = master_cost(work / f"two-{r}")
+        print(f"round {r}: 1 worker {a:g} calls/s ({res1['bottleneck']}), 2 workers {b:g} calls/s "
+              f"({res2['bottleneck']}); master CPU {m1}% -> {m2}%, workers {w1}% -> {w2}%")
+    ratio = statistics.median(pairs)
+    print(f"\neach SIPp held to {args.quota:g} of a core: 1 worker median {statistics.median(one):g} calls/s, "
+          f"2 workers median {statistics.median(two):g} calls/s")
+    print(f"2 workers / 1 worker: median {ratio:.2f} (per round: {', '.join(f'{p:.2f}' for p in pairs)}); "
+          "target >= 1.80")
+    return 0 if ratio >= 1.8 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
