@@ -110,10 +110,12 @@ def print_result(result: dict[str, Any], out: Path) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Become a Locust worker (exec: Locust owns the process from here)."""
-    from qa.load.runner import LOCUSTFILE
+    from qa.load.runner import LOCUSTFILE, raise_socket_buffers
     from qa.tools import require_tool
 
     require_tool("sipp")
+    for path, old in raise_socket_buffers(4 * 1024 * 1024).items():  # a generator host: left raised
+        console.print(f"raised {path.name} from {old} to 4194304 for SIPp's -buff_size")
     host, _, port = args.master.rpartition(":") if ":" in args.master else (args.master, "", "5557")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise BadInput(f"--master {args.master}: expected HOST or HOST:PORT")

@@ -317,9 +317,10 @@ def _probe(platform: Platform, profile: LoadProfile, attempts: int = 10) -> None
                    f"{transport}: {last}")
 
 
-@contextlib.contextmanager
-def _socket_buffers(size: int) -> Iterator[None]:
-    """Raise net.core.rmem_max/wmem_max to SIPp's -buff_size where we may (root), then restore."""
+def raise_socket_buffers(size: int) -> dict[Path, str]:
+    """Raise net.core.rmem_max/wmem_max to ``size`` where we may (root); the old values of
+    what changed (SIPp's -buff_size is capped by them: KAMAILIO-NOTES, 3,000 vs 12,000
+    calls/s)."""
     changed: dict[Path, str] = {}
     for name in ("rmem_max", "wmem_max"):
         path = Path("/proc/sys/net/core") / name
@@ -330,6 +331,13 @@ def _socket_buffers(size: int) -> Iterator[None]:
                 changed[path] = current
         except (OSError, ValueError):
             continue
+    return changed
+
+
+@contextlib.contextmanager
+def _socket_buffers(size: int) -> Iterator[None]:
+    """The kernel's socket buffer maximums raised for the run, restored after it."""
+    changed = raise_socket_buffers(size)
     try:
         yield
     finally:

@@ -15,10 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
-
-if TYPE_CHECKING:  # only for the annotation: profile.py imports this module
-    from qa.load.profile import RateSpec
+from typing import Sequence
 
 EPS = 1e-9  # seconds: times closer than this are the same instant
 
@@ -139,19 +136,3 @@ def stages(items: Sequence[tuple[float, float, bool]]) -> Shape:
         segments.append(Segment(start, math.fsum(durations), previous if is_ramp else cps, cps))
         previous = cps
     return Shape(segments)
-
-
-def shape_of(rate: "RateSpec") -> Shape:
-    """The Shape of a validated ``rate:`` section (any of the five models in qa.load.profile)."""
-    kind = rate.shape
-    if kind == "constant":
-        return constant(rate.cps, rate.duration)
-    if kind == "ramp":
-        return ramp(rate.from_cps, rate.to_cps, rate.duration, rate.hold)
-    if kind == "step":
-        return step(rate.start_cps, rate.step_cps, rate.step_duration, rate.steps)
-    if kind == "spike":
-        return spike(rate.base_cps, rate.spike_cps, rate.duration, rate.spike_at, rate.spike_duration)
-    if kind == "stages":
-        return stages([(s.duration, s.cps, s.ramp) for s in rate.stages])
-    raise ValueError(f"unknown rate shape {kind!r}")

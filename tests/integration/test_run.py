@@ -73,3 +73,21 @@ def test_unknown_suite_is_one_line_and_exit_2(tmp_path):
     proc = voipqa("run", "robot_suites/nope.robot", "--output", str(tmp_path / "o"), lab_dir=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "voipqa: error: suite robot_suites/nope.robot: no such file or directory"
+
+
+def test_the_load_suite_runs_alone_after_the_other_cases_and_passes(tmp_path):
+    """CI's load run: robot_suites/load beside the smoke suite. The load case (Execution
+    exclusive) starts only when every other case has ended, and its report is linked."""
+    from robot.api import ExecutionResult
+
+    out = tmp_path / "out"
+    proc = voipqa("run", str(SMOKE), str(ROOT / "robot_suites" / "load"), "--output", str(out),
+                  lab_dir=tmp_path / "no-lab-here", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    tests = list(ExecutionResult(str(out / "output.xml")).suite.all_tests)
+    load = [t for t in tests if "load" in t.tags]
+    others = [t for t in tests if "load" not in t.tags]
+    assert len(load) == 1 and others and load[0].passed
+    assert load[0].start_time >= max(t.end_time for t in others), "the load case ran beside other cases"
+    assert list((out / "load").glob("*/load.html")), "the load report is in the run's output"
+

@@ -1,0 +1,41 @@
+"""How `voipqa run` cuts suites into Robot processes: one per case, serial suites whole,
+exclusive suites whole and alone at the end (qa.cases.parallel.plan_items)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa.cases.parallel import plan_items
+
+CASES = """
+*** Test Cases ***
+One
+    No Operation
+Two
+    No Operation
+"""
+
+
+def suite(folder: Path, name: str, execution: str | None = None, tags: str = "") -> None:
+    settings = "*** Settings ***\n" + (f"Metadata    Execution    {execution}\n" if execution else "")
+    settings += f"Test Tags    {tags}\n" if tags else ""
+    (folder / f"{name}.robot").write_text(settings + CASES)
+
+
+def test_exclusive_and_serial_suites_are_one_item_each_and_only_exclusive_runs_alone(tmp_path: Path) -> None:
+    suite(tmp_path, "a_plain")
+    suite(tmp_path, "b_serial", "serial")
+    suite(tmp_path, "c_load", "exclusive", tags="load")
+    items = plan_items([tmp_path])
+    by_name = {i.name.split(".")[-1]: i for i in items}
+    assert by_name["One"].kind == "test" and not by_name["One"].exclusive
+    assert by_name["B Serial"].kind == "suite" and by_name["B Serial"].tests == 2 and not by_name["B Serial"].exclusive
+    assert by_name["C Load"].kind == "suite" and by_name["C Load"].exclusive
+    assert len(items) == 4
+
+
+def test_an_exclusive_suite_filtered_out_by_tags_is_no_item(tmp_path: Path) -> None:
+    suite(tmp_path, "a_plain")
+    suite(tmp_path, "c_load", "exclusive", tags="load")
+    assert all(not i.exclusive for i in plan_items([tmp_path], exclude=["load"]))
+    assert [i.exclusive for i in plan_items([tmp_path], include=["load"])] == [True]
