@@ -11,7 +11,6 @@ marks capture off and goes on.
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import os
 import signal
@@ -25,7 +24,6 @@ from qa import tools
 from qa.capture.model import CaptureUnavailable
 from qa.errors import MissingTool
 
-PR_SET_PDEATHSIG = 1
 READY_MARKERS = ("Capturing on", "listening on")
 TOOLS = ("dumpcap", "tcpdump")
 #: Kernel capture buffer (both tools default to 2 MiB, too small for a burst of calls).
@@ -54,15 +52,6 @@ def _port(port: object) -> int:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ValueError(f"not a port number: {port!r}")
     return port
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """preexec_fn: have the kernel send SIGTERM to the child when its parent dies."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except OSError:
-        pass
 
 
 class Capture:
@@ -141,7 +130,7 @@ class Capture:
         self._started = time.time()
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+                                         stderr=subprocess.PIPE, preexec_fn=tools.die_with_parent,
                                          start_new_session=True)
         except OSError as exc:
             raise CaptureUnavailable(f"capture unavailable: cannot run {exe}: {exc}") from None

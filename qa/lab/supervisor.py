@@ -13,7 +13,6 @@ input) or 1.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
@@ -31,20 +30,12 @@ from qa.transport.probe import sip_options
 from qa.lab.seed import Seed, load_seed, shaped
 from qa.lab.state import ERROR_FILE, PID_FILE, REQUEST_FILE, LabState, state_path
 from qa.ports import allocate_ports, require_free
-from qa.tools import require_tool
+from qa.tools import die_with_parent, require_tool
 
 STOP_GRACE_S = 3.0
 CARRIER_START_S = 15.0
 #: lab.json port names besides one per carrier (rtp_min/rtp_max: rtpengine's media range)
 FIXED_PORTS = ("sip", "sip_tls", "sip_tls_expired", "rtpengine_ng")
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _pdeathsig() -> None:
-    """preexec_fn: the child gets SIGTERM when the supervisor dies, however it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def carrier_command(name: str, port: int, plan: Path, cdr: Path) -> list[str]:
@@ -101,7 +92,7 @@ class Supervisor:
     def spawn(self, name: str, argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
         with open(log, "ab") as fh:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                    preexec_fn=_pdeathsig, cwd=cwd, close_fds=True)
+                                    preexec_fn=die_with_parent, cwd=cwd, close_fds=True)
         self.children[name] = proc
         return proc
 
