@@ -110,7 +110,7 @@ def print_result(result: dict[str, Any], out: Path) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Become a Locust worker (exec: Locust owns the process from here)."""
-    from qa.load.runner import LOCUSTFILE, raise_socket_buffers
+    from qa.load.processes import LOCUSTFILE, raise_socket_buffers
     from qa.tools import require_tool
 
     require_tool("sipp")

@@ -590,32 +590,14 @@ def warmup_seconds(info: dict[str, Any]) -> float:
     return seconds_of(judging.get("warmup")) or 0.0
 
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_ISO_DURATION_RE = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
-                              r"(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
 def seconds_of(value: Any) -> float | None:
-    """A profile duration as seconds, however the profile model dumped it.
+    """A duration from run.json (the profile's own syntax, or seconds); None when it is not one."""
+    from qa.load.profile import parse_duration
 
-    A number, ``"1h30m"``/``"250ms"`` (the YAML form) or ``"PT5S"`` (pydantic's JSON form
-    of a ``timedelta``).
-    """
-    if value is None or isinstance(value, bool):
+    if value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    iso = _ISO_DURATION_RE.match(text)
-    if iso and text != "P":
-        d, h, m, s = (float(g) if g else 0.0 for g in iso.groups())
-        return d * 86400 + h * 3600 + m * 60 + s
-    parts = _DURATION_RE.findall(text)
-    if parts and "".join(n + u for n, u in parts) == text:
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        return sum(float(n) * scale[u] for n, u in parts)
     try:
-        return float(text)
+        return parse_duration(value)
     except ValueError:
         return None
 

@@ -20,28 +20,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from qa.errors import BadInput, VoipqaError
 from qa.load import model
-from qa.load.plan import ANONYMOUS, worker_plan
+from qa.load.plan import worker_plan
+from qa.load.processes import WORKERS_WAIT_S, LocustProcesses, socket_buffers
 from qa.load.profile import LoadProfile, apply_overrides, load_profile
+from qa.load.targets import Platform, platform_for, probe
 from qa.ports import allocate_ports
-from qa.tools import die_with_parent, require_tool
+from qa.tools import require_tool
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-#: How long the master waits for its workers before giving up.
-WORKERS_WAIT_S = 60
 #: Seconds between progress lines when nobody asked for every second (logs, CI).
 PROGRESS_EVERY_S = 10
 Echo = Callable[[str], None]
@@ -61,22 +57,6 @@ class LoadRequest:
     master_bind: str = "127.0.0.1"
     master_port: int | None = None
     web_ui: bool = False
-
-
-@dataclass
-class Platform:
-    """The environment as a load run needs it."""
-
-    name: str
-    host: str
-    port: int
-    domain: str
-    accounts: list[tuple[str, str | None]]
-    cdr_source: Any = None
-    cdr_describe: str = ""
-    samplers: list[Any] = field(default_factory=list)
-    pids: Callable[[], list[int]] = lambda: []
-    mask: Callable[[str], str] = lambda text: text
 
 
 @dataclass
@@ -116,15 +96,15 @@ def run_load(req: LoadRequest, *, echo: Echo = print, progress: Callable[[dict[s
 def _run(req: LoadRequest, profile: LoadProfile, out: Path, echo: Echo,
          progress: Callable[[dict[str, Any]], None] | None) -> LoadOutcome:
     with _signals() as stop, contextlib.ExitStack() as stack:
-        platform = stack.enter_context(_platform(req.env, profile, out, echo))
-        _probe(platform, profile)
-        stack.enter_context(_socket_buffers(profile.generator.buff_size))
+        platform = stack.enter_context(platform_for(req.env, profile, out, echo))
+        probe(platform, profile)
+        stack.enter_context(socket_buffers(profile.generator.buff_size))
         total_sipps = (req.workers + req.expect_workers) * profile.generator.sipp_per_worker
         plan = worker_plan(profile, target=f"{platform.host}:{platform.port}", domain=platform.domain,
                            accounts=platform.accounts, total_sipps=total_sipps)
         _write_run(out, req, profile, platform)
         capture = stack.enter_context(_capture(out, profile, platform, echo))
-        children = _Children(out, echo)
+        children = LocustProcesses(out, echo)
         stack.callback(children.stop)
         port = req.master_port or allocate_ports(1, "127.0.0.1")[0]
         children.master(req, port, plan.to_dict())
@@ -199,153 +179,6 @@ def _main_thread() -> bool:
 
 
 # -- the environment ---------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _platform(name: str | None, profile: LoadProfile, out: Path, echo: Echo) -> Iterator[Platform]:
-    if name == "loopback":
-        with _loopback(profile, out) as platform:
-            yield platform
-        return
-    if name in (None, "lab"):
-        with _lab(out, echo) as run_dir:
-            yield _from_environment("lab", profile, run_dir)
-        return
-    yield _from_environment(name, profile, None)
-
-
-@contextlib.contextmanager
-def _lab(out: Path, echo: Echo) -> Iterator[Path]:
-    """The running lab, or a load-shaped one started for this run (stopped after it)."""
-    from qa import lab
-
-    run_dir = Path(os.environ.get("VOIPQA_LAB_DIR") or lab.default_run_dir())
-    state = lab.load_state(run_dir)
-    if state is not None:
-        echo(f"using the running lab in {run_dir} ({state.shape} shape)")
-        if state.shape != "load":
-            echo("  note: a functional lab has 1 Kamailio worker; 'voipqa lab up --shape load' suits load runs")
-        yield run_dir
-        return
-    run_dir = out / "lab"
-    echo(f"no lab running: starting one in the load shape in {run_dir}")
-    try:
-        lab.up(run_dir, owner_pid=os.getpid(), shape="load")
-        yield run_dir
-    finally:
-        lab.down(run_dir)
-        echo("lab stopped")
-
-
-def _from_environment(name: str, profile: LoadProfile, lab_dir: Path | None) -> Platform:
-    from qa.config import lab_environment, load_environment
-    from qa.load.resources import samplers_for_environment
-
-    env = lab_environment(lab_dir) if lab_dir is not None else load_environment(name)
-    return Platform(
-        name=env.name, host=env.target.host, port=env.target.port,
-        domain=env.target.domain or env.target.address(),
-        accounts=_accounts(env, profile), cdr_source=env.platform_cdr,
-        cdr_describe=env.mask(env.cdr.dsn) if env.cdr else "", samplers=samplers_for_environment(env),
-        mask=env.mask,
-    )
-
-
-def _accounts(env: Any, profile: LoadProfile) -> list[tuple[str, str | None]]:
-    """The profile's accounts with their passwords: ``all`` means the load accounts of a
-    load-shaped lab, else the accounts with a positive balance."""
-    wanted = profile.scenario.accounts
-    if wanted == "all":
-        extra = env.extra or {}
-        if extra.get("load_accounts"):
-            users = list(extra["load_accounts"])
-        elif "positive_accounts" in extra:
-            users = list(extra["positive_accounts"])
-        elif env.settings is not None:
-            users = [a.user for a in env.settings.accounts if a.balance_class == "positive"]
-        else:
-            users = sorted(env.accounts)
-    else:
-        users = list(wanted)
-    if not users:
-        raise BadInput(f"environment {env.name}: no account with a positive balance to place calls with")
-    return [(user, env.password(user)) for user in users]
-
-
-@contextlib.contextmanager
-def _loopback(profile: LoadProfile, out: Path) -> Iterator[Platform]:
-    """A SIPp UAS answering every call on 127.0.0.1: no platform, the generator's own ceiling."""
-    import psutil
-
-    sipp = require_tool("sipp")
-    port, control = allocate_ports(2, "127.0.0.1")
-    from qa.ports import AGENT_MEDIA_POOL, allocate_udp_block
-
-    media = allocate_udp_block(4, "127.0.0.1", AGENT_MEDIA_POOL)
-    work = out / "loopback"
-    work.mkdir(parents=True, exist_ok=True)
-    transport = {"udp": "u1", "tcp": "t1"}[profile.scenario.transport]
-    bound = profile.shape().duration_s + profile.scenario.hold + profile.scenario.call_timeout + 120
-    argv = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-cp", str(control), "-ci", "127.0.0.1",
-            "-mp", str(media), "-t", transport, "-aa", "-nostdin", "-buff_size", str(profile.generator.buff_size),
-            "-timeout", f"{int(bound)}s", "-trace_err", "-error_file", str(work / "errors.log")]
-    with open(work / "sipp.stdout", "wb") as so, open(work / "sipp.stderr", "wb") as se:
-        proc = subprocess.Popen(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
-                                preexec_fn=die_with_parent, start_new_session=True)
-    try:
-        from qa.load.resources import ProcessSampler
-
-        yield Platform(name="loopback", host="127.0.0.1", port=port, domain=f"127.0.0.1:{port}",
-                       accounts=[(ANONYMOUS, None)], samplers=[ProcessSampler("platform", lambda: [proc.pid])])
-    finally:
-        _terminate(proc)
-        del psutil
-
-
-def _probe(platform: Platform, profile: LoadProfile, attempts: int = 10) -> None:
-    """OPTIONS before any load: an unreachable target is bad input (exit 2), not a failed run."""
-    from qa.transport.probe import sip_options
-
-    transport = profile.scenario.transport
-    last = ""
-    for _ in range(attempts):
-        try:
-            sip_options(platform.host, platform.port, transport, 1.0)
-            return
-        except OSError as exc:
-            last = str(exc) or type(exc).__name__
-            time.sleep(0.2)
-    raise BadInput(f"target {platform.host}:{platform.port} ({platform.name}) does not answer OPTIONS over "
-                   f"{transport}: {last}")
-
-
-def raise_socket_buffers(size: int) -> dict[Path, str]:
-    """Raise net.core.rmem_max/wmem_max to ``size`` where we may (root); the old values of
-    what changed (SIPp's -buff_size is capped by them: KAMAILIO-NOTES, 3,000 vs 12,000
-    calls/s)."""
-    changed: dict[Path, str] = {}
-    for name in ("rmem_max", "wmem_max"):
-        path = Path("/proc/sys/net/core") / name
-        try:
-            current = path.read_text().strip()
-            if int(current) < size:
-                path.write_text(str(size))
-                changed[path] = current
-        except (OSError, ValueError):
-            continue
-    return changed
-
-
-@contextlib.contextmanager
-def _socket_buffers(size: int) -> Iterator[None]:
-    """The kernel's socket buffer maximums raised for the run, restored after it."""
-    changed = raise_socket_buffers(size)
-    try:
-        yield
-    finally:
-        for path, value in changed.items():
-            with contextlib.suppress(OSError):
-                path.write_text(value)
-
-
 def _write_run(out: Path, req: LoadRequest, profile: LoadProfile, platform: Platform) -> None:
     model.write_json(out / model.RUN_FILE, {
         "profile_name": profile.name,
@@ -400,79 +233,8 @@ def _capture(out: Path, profile: LoadProfile, platform: Platform, echo: Echo) ->
         stop()
 
 
-# -- the Locust processes --------------------------------------------------------------------------------
-class _Children:
-    """The Locust master and local workers: own sessions, die with the runner, logs in the run dir."""
-
-    def __init__(self, out: Path, echo: Echo) -> None:
-        self.out = out
-        self.echo = echo
-        self.master_proc: subprocess.Popen[bytes] | None = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.private = Path(tempfile.mkdtemp(prefix="voipqa-load-"))
-
-    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        with open(self.out / log, "ab") as fh:
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                    preexec_fn=die_with_parent, start_new_session=True, env=env,
-                                    cwd=self.out)
-
-    def master(self, req: LoadRequest, port: int, plan: dict[str, Any]) -> None:
-        plan_file = self.private / "plan.json"
-        fd = os.open(plan_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(plan, fh)
-        total = req.workers + req.expect_workers
-        argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--master",
-                "--master-bind-host", req.master_bind, "--master-bind-port", str(port),
-                "--expect-workers", str(total), "--expect-workers-max-wait", str(WORKERS_WAIT_S),
-                "--csv", str(self.out.resolve() / "locust"), "--html", str(self.out.resolve() / "locust.html"),
-                "--loglevel", "WARNING", "--voipqa-run", str(self.out.resolve()), "--voipqa-plan", str(plan_file)]
-        if req.web_ui:
-            argv += ["--autostart", "--autoquit", "5", "--web-host", "127.0.0.1"]
-        else:
-            argv += ["--headless", "--only-summary"]
-        self.master_proc = self._spawn(argv, "locust-master.log")
-
-    def worker(self, port: int, n: int) -> None:
-        workdir = self.out.resolve() / "workers" / f"local{n}"
-        argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
-                "--master-port", str(port), "--loglevel", "WARNING", "--voipqa-workdir", str(workdir)]
-        self.workers.append(self._spawn(argv, f"locust-worker{n}.log"))
-
-    def interrupt(self) -> None:
-        if self.master_proc is not None and self.master_proc.poll() is None:
-            os.kill(self.master_proc.pid, signal.SIGUSR1)
-
-    def stop(self) -> None:
-        for proc in [*self.workers, self.master_proc]:
-            if proc is not None:
-                _terminate(proc)
-        for path in self.private.glob("*"):
-            path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self.private.rmdir()
-
-
-def _terminate(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL, by PID; waits."""
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 # -- following the run -----------------------------------------------------------------------------------
-def _follow(out: Path, profile: LoadProfile, platform: Platform, children: _Children, stop: _Stop,
+def _follow(out: Path, profile: LoadProfile, platform: Platform, children: LocustProcesses, stop: _Stop,
             echo: Echo, progress: Callable[[dict[str, Any]], None] | None) -> None:
     """Show progress until the master exits (or, interrupted, until the drain's bound)."""
     from qa.load.resources import HostCpuSampler, ProcessSampler, Recorder

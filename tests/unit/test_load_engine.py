@@ -910,7 +910,7 @@ def test_progress_reads_only_complete_new_timeline_rows_and_sums_totals(tmp_path
         fh.write(text[5:] + "\n")
     line = progress.update()
     assert (line["t"], line["created"], line["answered"]) == (3, 28, 24)
-    assert "t=    3s" in progress.describe(line)
+    assert "0:03 (-0:07)" in progress.describe(line)
 
 
 def test_progress_finds_the_start_event(tmp_path):
