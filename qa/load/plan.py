@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Iterable
 
-from qa.errors import BadInput
+from qa.errors import BadInput, ConfigError
 from qa.load.profile import Destination, LoadProfile
 
 #: The caller of calls to a target that never challenges (the loopback SIPp UAS).
@@ -113,11 +114,26 @@ def check_credentials(accounts: list[tuple[str, str | None]]) -> None:
                            f"cannot carry (blank ; [ ] = ,): change it or leave the account out")
 
 
+def media_scenario(profile: LoadProfile) -> Path:
+    """The scenario that sends media: one that plays ``[media_pcap]`` (the generator writes a
+    G.711 pcap as long as the hold), or its ``NAME_media.xml`` sibling (``uac_load`` ->
+    ``uac_load_media``); otherwise ``media: true`` cannot be honoured and says so."""
+    path = profile.scenario_path()
+    if "[media_pcap]" in path.read_text(encoding="iso-8859-1"):
+        return path
+    sibling = path.with_name(f"{path.stem}_media.xml")
+    if sibling.is_file() and "[media_pcap]" in sibling.read_text(encoding="iso-8859-1"):
+        return sibling
+    raise ConfigError(profile.path or "profile", "scenario.media",
+                      f"true, but {path.name} sends no media (it never plays [media_pcap]) and there is no "
+                      f"{sibling.name}: use a scenario that does, e.g. uac_load_media")
+
+
 def worker_plan(profile: LoadProfile, *, target: str, domain: str, accounts: list[tuple[str, str | None]],
                 total_sipps: int) -> WorkerPlan:
     """The plan every worker gets, for ``total_sipps`` SIPp UACs sharing the run."""
     check_credentials(accounts)
-    scenario = profile.scenario_path()
+    scenario = media_scenario(profile) if profile.scenario.media else profile.scenario_path()
     shape = profile.shape()
     spec = profile.scenario
     total_calls = shape.calls()

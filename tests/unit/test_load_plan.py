@@ -14,10 +14,11 @@ from itertools import groupby
 
 import pytest
 
-from qa.errors import BadInput
+from qa.errors import BadInput, ConfigError
 from qa.load.generator import SippGenerator
 from qa.load.plan import MAX_CSV_LINES, calls_csv, check_credentials, weighted, worker_plan
 from qa.load.profile import Destination, parse_profile
+from qa.paths import ROOT
 
 SECRET = "s3cr3t-Pa55"
 
@@ -214,3 +215,22 @@ def test_the_credentials_file_is_private_and_removed(tmp_path):
     assert stat.S_IMODE(inf.stat().st_mode) == 0o600
     gen.kill()                                             # never started: still cleans up
     assert not inf.exists()
+
+
+def test_media_true_plays_audio_through_the_media_sibling_of_the_scenario() -> None:
+    data = profile({"shape": "constant", "cps": 5, "duration": "10s"}).model_dump(mode="json")
+    data["scenario"]["media"] = True
+    plan = worker_plan(parse_profile(data, "media.yaml"), target="127.0.0.1:5060", domain="d",
+                       accounts=[("loadgen", None)], total_sipps=1)
+    assert plan.scenario_name == "uac_load_media.xml" and plan.media
+    assert 'play_pcap_audio="[media_pcap]"' in plan.scenario_xml
+
+
+def test_media_true_with_a_scenario_that_sends_none_is_refused_on_its_field(tmp_path) -> None:
+    silent = tmp_path / "mine.xml"
+    silent.write_text((ROOT / "sipp" / "uac_load.xml").read_text())
+    data = profile({"shape": "constant", "cps": 5, "duration": "10s"}).model_dump(mode="json")
+    data["scenario"].update(sipp=str(silent), media=True)
+    with pytest.raises(ConfigError, match=r"^p\.yaml: scenario\.media: true, but mine\.xml sends no media"):
+        worker_plan(parse_profile(data, "p.yaml"), target="127.0.0.1:5060", domain="d",
+                    accounts=[("loadgen", None)], total_sipps=1)
