@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from qa.load import model
 from qa.load.aggregate import Aggregator
-from qa.load.criteria import BreakWatch
+from qa.load.criteria import BreakWatch, plan
 from qa.load.profile import LoadProfile
 from qa.load.shape import Shape
 
@@ -28,6 +28,8 @@ from qa.load.shape import Shape
 DRAIN_MARGIN_S = 10.0
 #: How long the SIPps of the run may take to start.
 READY_WAIT_S = 60.0
+#: Seconds kept in memory beyond the longest judged window (late seconds, settle).
+KEEP_SLACK_S = 30
 
 Send = Callable[[str, dict[str, Any]], None]
 
@@ -50,8 +52,15 @@ class Conductor:
         self.errors: list[str] = []
         self.ready_sipps: set[str] = set()
         self.created = clock()
-        self.aggregator = Aggregator(self.run_dir, self._offered)
         self.watch = BreakWatch(profile) if profile.judging.stop_on_break else None
+        self.aggregator = Aggregator(self.run_dir, self._offered, keep_s=self._kept(profile))
+
+    def _kept(self, profile: LoadProfile) -> int:
+        """Seconds the live judge needs in memory: its longest window and some slack (none
+        without stop_on_break)."""
+        if self.watch is None:
+            return 0
+        return max((w.end - w.start for w in plan(profile)), default=0) + KEEP_SLACK_S
 
     # -- events -----------------------------------------------------------------------------
     def event(self, name: str, *, at: float | None = None, **data: Any) -> None:

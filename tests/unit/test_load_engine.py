@@ -28,7 +28,7 @@ from qa.load import cdrcheck, model
 from qa.load.aggregate import LATE_S, Aggregator
 from qa.load.conductor import DRAIN_MARGIN_S, READY_WAIT_S, Conductor
 from qa.load.generator import CsvTail, Sample, SippGenerator, Tail, parse_call_line, report, start_second
-from qa.load.model import CallRow, CsvAppender, Second
+from qa.load.model import CallRow, CsvAppender, Second, read_timeline
 from qa.load.plan import worker_plan
 from qa.load.profile import parse_profile
 from qa.load.runner import _Progress
@@ -920,3 +920,14 @@ def test_progress_finds_the_start_event(tmp_path):
     model.append_event(tmp_path / model.EVENTS_FILE, 0.0, "start", sipps=1)
     assert progress.started_at() is not None
     assert 0.0 <= progress.clock() < 5.0
+
+
+def test_a_long_run_keeps_only_what_its_live_judge_needs_in_memory(tmp_path):
+    """An 8-hour soak must not grow with its length: without stop_on_break no second stays in
+    memory; with it, the longest judged window and some slack."""
+    agg = Aggregator(tmp_path, lambda t: 10.0, keep_s=5)
+    for t in range(1, 50):
+        agg.add({"t": t, "sipp": "w1/1", "worker": "w1", "created": 10, "completed": 10, "answered": 10})
+        agg.flush(t, everything=True)
+    assert [s.t for s in agg.written] == [45, 46, 47, 48, 49] and len(agg.histograms) == 5
+    assert len(read_timeline(tmp_path / "timeline.csv")) == 49, "the files keep every second"
