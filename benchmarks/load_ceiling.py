@@ -9,9 +9,8 @@ with no talk time, socket buffers of 4 MiB, and judge each step the same way: at
 95 % of the offered calls placed, at most 0.1 % failed, at most 1 % of the SIP messages
 retransmitted. The ceiling is the highest step that held before the first that did not.
 
-* bare SIPp: the built-in ``uac`` at each step's fixed rate for ``--step-seconds`` (a
-  new SIPp pair per step, as KAMAILIO-NOTES measured the ceilings), judged from its own
-  statistics;
+* bare SIPp: the built-in ``uac`` climbing the same steps by itself (``-rate_increase``
+  every ``-fd`` period), judged period by period from its own ``-trace_stat`` rows;
 * voipqa: ``voipqa load run`` with a ceiling profile of the same steps, ``--env
   loopback``, one Locust worker, capture on (its default; ``--no-capture`` to compare),
   the breaking point from ``load.json``.
@@ -58,45 +57,41 @@ class Step:
     note: str
 
 
-def bare_step(sipp: str, rate: int, seconds: float, work: Path) -> Step:
-    """One fixed-rate bare SIPp uac -> uas run, judged from its statistics."""
+def bare_ceiling(sipp: str, rates: list[int], seconds: float, work: Path) -> tuple[int, list[Step]]:
+    """One bare SIPp uac climbing the same steps by itself (``-rate_increase`` every ``-fd``
+    period, the statistics dumped at each step's end), judged period by period."""
     port, cport, uport, ucport = allocate_ports(4)
-    calls = int(rate * seconds)
-    stat = work / f"bare-{rate}.csv"
+    step = rates[1] - rates[0] if len(rates) > 1 else rates[0]
+    period = int(seconds)
+    total = int(sum(rates) * seconds)
+    stat = work / f"bare-{time.monotonic_ns()}.csv"
     uas = subprocess.Popen([sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-cp", str(cport),
                             "-mp", str(allocate_udp_block(4, "127.0.0.1", AGENT_MEDIA_POOL)), "-nostdin",
-                            "-buff_size", BUFF, "-timeout", "60s"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                            "-buff_size", BUFF, "-timeout", f"{int(len(rates) * seconds + 60)}s"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    started = time.monotonic()
-    uac = subprocess.run([sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", str(uport),
-                          "-cp", str(ucport), "-mp", str(allocate_udp_block(4, "127.0.0.1", AGENT_MEDIA_POOL)),
-                          "-m", str(calls), "-r", str(rate), "-d", "0", "-nostdin", "-buff_size", BUFF,
-                          "-timeout", f"{int(seconds * 4 + 10)}s", "-trace_stat", "-stf", str(stat), "-fd", "1"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.monotonic() - started
-    uas.terminate()
-    uas.wait()
-    last = (parse_stat_file(stat) or [{}])[-1]
-    created = int(last.get("TotalCallCreated", 0))
-    failed = int(last.get("FailedCall(C)", 0))
-    retrans = int(last.get("Retransmissions(C)", 0))
-    achieved = created / max(wall - 0.05, seconds)  # the calls' own life after the last start is ~ms
-    held = (uac.returncode == 0 and achieved >= ACHIEVED_MIN * rate and failed <= FAILED_MAX * calls
-            and retrans <= RETRANS_MAX * 3 * created)
-    return Step(rate, held, f"{created} calls in {wall:.2f} s ({achieved:.0f}/s), {failed} failed, "
-                            f"{retrans} retransmissions, rc {uac.returncode}")
-
-
-def bare_ceiling(sipp: str, rates: list[int], seconds: float, work: Path) -> tuple[int, list[Step]]:
+    try:
+        subprocess.run([sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", str(uport),
+                        "-cp", str(ucport), "-mp", str(allocate_udp_block(4, "127.0.0.1", AGENT_MEDIA_POOL)),
+                        "-r", str(rates[0]), "-rate_increase", str(step), "-rate_max", str(rates[-1]),
+                        "-no_rate_quit", "-m", str(total), "-d", "0", "-nostdin", "-buff_size", BUFF,
+                        "-timeout", f"{int(len(rates) * seconds * 2 + 30)}s", "-trace_stat", "-stf", str(stat),
+                        "-fd", str(period)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        uas.terminate()
+        uas.wait()
     steps: list[Step] = []
-    for rate in rates:
-        step = bare_step(sipp, rate, seconds, work)
-        steps.append(step)
-        if not step.held:
+    for rate, row in zip(rates, parse_stat_file(stat)[1:]):  # row 0 is SIPp's start
+        created = int(row.get("OutgoingCall(P)", 0))
+        failed = int(row.get("FailedCall(P)", 0))
+        retrans = int(row.get("Retransmissions(P)", 0))
+        held = (created >= ACHIEVED_MIN * rate * seconds and failed <= FAILED_MAX * max(created, 1)
+                and retrans <= RETRANS_MAX * 3 * max(created, 1))
+        steps.append(Step(rate, held, f"{created / seconds:.0f}/s placed, {failed} failed, {retrans} retransmissions"))
+        if not held:
             break
-    held = [s.rate for s in steps if s.held]
-    return (held[-1] if held else 0), steps
+    held_rates = [s.rate for s in steps if s.held]
+    return (held_rates[-1] if held_rates else 0), steps
 
 
 def ceiling_profile(path: Path, args: argparse.Namespace, quota: float | None) -> Path:
@@ -140,7 +135,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--start", type=int, default=2000)
     parser.add_argument("--step", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=23)
     parser.add_argument("--step-seconds", type=float, default=4.0)
     parser.add_argument("--no-capture", action="store_true", help="run voipqa with its capture off")
     parser.add_argument("--scale-out", action="store_true", help="one worker against two, each SIPp under a quota")

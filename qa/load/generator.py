@@ -106,45 +106,54 @@ class CsvTail:
 
 
 # -- the accounting line ---------------------------------------------------------------------------
-def parse_call_line(line: str, worker: str, t: int) -> CallRow | None:
-    """``VQ1;Call-ID;s;us;t0;t18…;t200;tend;code;from;to;expect`` -> CallRow (else None).
+def parse_call_line(line: str, worker: str, t: int, epoch0: float) -> CallRow | None:
+    """``VQ1;Call-ID;t0;t18…;t200;tend;code;from;to;expect`` -> CallRow (else None).
 
-    Ticks are SIPp's ``[clock_tick]`` (ms): PDD is the first 18x, setup the 200, the
-    duration from the 200 to the end of the BYE transaction.
+    Ticks are SIPp's ``[clock_tick]`` (ms since SIPp started, ``epoch0`` the unix time of
+    tick 0): PDD is the first 18x, setup the 200, the duration from the 200 to the end of
+    the BYE transaction.
     """
     parts = line.split(";")
-    if len(parts) != 12 or parts[0] != "VQ1":
+    if len(parts) != 10 or parts[0] != "VQ1":
         return None
     try:
-        started = float(parts[2]) + float(parts[3]) / 1e6
-        t0 = int(parts[4])
-        t18 = [int(tick) for tick in parts[5].split()[:1]]
-        t200 = int(parts[6]) if parts[6] else None
-        tend = int(parts[7])
-        code = int(parts[8]) if parts[8] else 0
-        expect = int(parts[11]) if parts[11] else 200
+        t0 = int(parts[2])
+        t18 = [int(tick) for tick in parts[3].split()[:1]]
+        t200 = int(parts[4]) if parts[4] else None
+        tend = int(parts[5])
+        code = int(parts[6]) if parts[6] else 0
+        expect = int(parts[9]) if parts[9] else 200
     except ValueError:
         return None
     answered = t200 is not None and 200 <= code < 300
     return CallRow(
-        t=t, worker=worker, call_id=parts[1], started=started,
+        t=t, worker=worker, call_id=parts[1], started=epoch0 + t0 / 1000.0,
         pdd_ms=float(t18[0] - t0) if t18 else None,
         setup_ms=float(t200 - t0) if answered else None,
         duration_s=(tend - t200) / 1000.0 if answered else None,
-        code=code, expect=expect, from_user=parts[9], to_user=parts[10],
+        code=code, expect=expect, from_user=parts[7], to_user=parts[8],
     )
 
 
-def start_second(line: str, run_epoch: float) -> int | None:
-    """``VQ0;s;us`` -> the run second (1-based, the bin ending at it) the call started in."""
+def start_second(line: str, run_epoch: float, epoch0: float) -> int | None:
+    """``VQ0;tick`` -> the run second (1-based, the bin ending at it) the call started in."""
     parts = line.split(";")
-    if len(parts) != 3 or parts[0] != "VQ0":
+    if len(parts) != 2 or parts[0] != "VQ0":
         return None
     try:
-        started = float(parts[1]) + float(parts[2]) / 1e6
+        started = epoch0 + int(parts[1]) / 1000.0
     except ValueError:
         return None
     return max(1, math.ceil(started - run_epoch))
+
+
+def stat_epoch(row: dict[str, str]) -> float | None:
+    """The unix time SIPp started (``StartTime``: ``date<TAB>time<TAB>unix.us``), tick 0's
+    wall clock to within a few milliseconds."""
+    try:
+        return float(row["StartTime"].split("\t")[-1])
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass
@@ -186,6 +195,8 @@ class SippGenerator:
         self._finishing = False
         self._concurrent = 0
         self._start_lines = False
+        self.epoch0: float | None = None  # unix time of SIPp's tick 0 (its StartTime)
+        self._epoch_read = False
 
     # -- start / stop --------------------------------------------------------------------------
     def _write_inputs(self) -> dict[str, str]:
@@ -229,6 +240,7 @@ class SippGenerator:
             if quota is not None:
                 quota.join_self()
 
+        self.epoch0 = time.time()  # until SIPp's own StartTime is read (within ms of it)
         with open(files["stdout"], "wb") as out, open(files["stderr"], "wb") as err:
             self.proc = subprocess.Popen(argv, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, preexec_fn=child, start_new_session=True)
@@ -332,6 +344,10 @@ class SippGenerator:
         started; without it new calls count in ``t``."""
         sample = Sample(exited=not self.running)
         stat = self._stat.last() if self._stat else None
+        if stat is not None and not self._epoch_read:
+            self.epoch0 = stat_epoch(stat) or self.epoch0
+            self._epoch_read = True
+        epoch0 = self.epoch0 if self.epoch0 is not None else time.time()
         if stat is not None:
             values = {k: _int(stat.get(col)) for k, col in STAT_COLUMNS.items()}
             sample.created = self._delta("created", values["created"])
@@ -359,12 +375,12 @@ class SippGenerator:
             for line in self._log.lines():
                 if line.startswith("VQ0;"):
                     self._start_lines = True
-                    sec = start_second(line, run_epoch) if run_epoch is not None else t
+                    sec = start_second(line, run_epoch, epoch0) if run_epoch is not None else t
                     if sec is not None:
                         sec = min(sec, t)
                         starts[sec] = starts.get(sec, 0) + 1
                     continue
-                call = parse_call_line(line, self.name, t)
+                call = parse_call_line(line, self.name, t, epoch0)
                 if call is not None:
                     sample.rows.append(call)
             if self._start_lines:
@@ -393,13 +409,13 @@ def report(sample: Sample, *, t: int, worker: str, sipp: str, rate: float, host_
     pdd: Histogram = {}
     setup: Histogram = {}
     answered = failed = 0
-    for row in sample.rows:
-        key = str(row.code)
+    for row in sample.rows:  # the per-call hot path: no property calls, no csv module
+        code = row.code
+        key = str(code)
         codes[key] = codes.get(key, 0) + 1
-        if row.answered:
-            answered += 1
-        if row.failed:
-            failed += 1
+        ok = 200 <= code < 300
+        answered += ok
+        failed += code != row.expect and not (ok and 200 <= row.expect < 300)
         if row.pdd_ms is not None:
             k = round_ms(row.pdd_ms)
             pdd[k] = pdd.get(k, 0) + 1

@@ -146,12 +146,13 @@ class _Accounting:
 
     SIPp has no conditional assignment, so every 18x appends its clock tick to ``t18``
     and the reader takes the first (the post-dial delay); the final response's code is a
-    constant per ``<recv>``. Variables print empty until assigned.
+    constant per ``<recv>``. Variables print empty until assigned. Times are SIPp's
+    ``[clock_tick]`` only (milliseconds since SIPp started; its ``-trace_stat`` StartTime
+    is the wall clock of tick 0): a ``<gettimeofday>`` per call cost 6 % of SIPp's ceiling.
     """
 
-    LINE = ("VQ1;[call_id];[$ts];[$ts_us];[$t0];[$t18];[$t200];[clock_tick];[$code];"
-            "[field0];[field1];[field3]")
-    START = "VQ0;[$ts];[$ts_us]"
+    LINE = "VQ1;[call_id];[$t0];[$t18];[$t200];[clock_tick];[$code];[field0];[field1];[field3]"
+    START = "VQ0;[clock_tick]"
 
     def __init__(self, on: bool) -> None:
         self.on = on
@@ -170,10 +171,9 @@ class _Accounting:
     def start(self) -> list[str]:
         if not self.on:
             return []
-        return ["  <!-- accounting: wall clock and tick of the first INVITE; a start line, so calls are",
-                "       counted in the second they began, not when SIPp's statistics next say so -->",
-                '  <nop hide="true"><action><gettimeofday assign_to="ts,ts_us"/>'
-                '<assignstr assign_to="t0" value="[clock_tick]"/>'
+        return ["  <!-- accounting: the tick of the first INVITE, and a start line, so calls are counted in",
+                "       the second they began, not when SIPp's statistics next say so -->",
+                '  <nop hide="true"><action><assignstr assign_to="t0" value="[clock_tick]"/>'
                 f'<log message="{self.START}"/></action></nop>']
 
     def end(self) -> list[str]:
@@ -470,10 +470,11 @@ _LOAD_DOC = """  voipqa load customer (UAC): the traffic engine of `voipqa load 
     challenges), field3 the final code this destination should give (for the report).
 
   Per call, one line in -log_file when it starts and one at the end (no secrets in them):
-      VQ0;unix seconds;microseconds
-      VQ1;Call-ID;unix seconds;microseconds;tick at the INVITE;ticks of every 18x;tick of
-      the 200;tick at the end;final code;caller;number;expected code
-  (ticks are SIPp's [clock_tick], milliseconds). A call SIPp aborts (no final response
+      VQ0;tick at the INVITE
+      VQ1;Call-ID;tick at the INVITE;ticks of every 18x;tick of the 200;tick at the end;
+      final code;caller;number;expected code
+  (ticks are SIPp's [clock_tick], milliseconds since SIPp started; the StartTime column of
+  its -trace_stat file is the wall clock of tick 0). A call SIPp aborts (no final response
   within -recv_timeout, unexpected message, retransmissions exhausted) writes no line;
   -trace_stat counts it.
 {flow}"""

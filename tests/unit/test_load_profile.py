@@ -357,7 +357,7 @@ def test_the_shipped_profiles_fit_the_reference_lab_and_the_generator():
     stress, load, soak, spike, ceiling = (
         parse_profile(yaml.safe_load((paths.ROOT / "profiles" / f"{name}.yaml").read_text()))
         for name in ("stress", "load", "soak", "spike", "ceiling"))
-    assert [p.cps for p in stress.shape().plateaus()] == [25 * k for k in range(1, 13)]
+    assert [p.cps for p in stress.shape().plateaus()] == [50 * k for k in range(1, 13)]
     assert stress.judging.stop_on_break and stress.criteria.setup_ms.p95 == 500
     assert load.shape().plateaus() == [Plateau(0, 120, 60)] and load.scenario.hold == 2
     assert soak.shape().duration_s == 8 * 3600 and soak.judging.warmup == 300
