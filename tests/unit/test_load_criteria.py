@@ -188,17 +188,28 @@ def test_sipp_at_its_cpu_quota_placing_fewer_calls_than_offered_is_the_generator
 def test_each_saturation_signal_alone_names_the_generator() -> None:
     def busy_host(s: Second, h: SecondHistograms) -> None:
         s.host_cpu_max = 97.0
+        s.sipp_cpu_max = 60.0          # a busy SIPp on a full host: the generator is starved
         s.retransmissions = 40
 
     def congested(s: Second, h: SecondHistograms) -> None:
         s.outbound_congestion = 2 if s.t == 3 else 0
         s.retransmissions = 40
 
-    for tweak, why in ((busy_host, "generator host CPU at 97 %"),
+    for tweak, why in ((busy_host, "generator host CPU at 97 % with SIPp busy"),
                        (congested, "SIPp hit outbound congestion 2 times")):
         v = judge(profile(retransmissions_pct_max=1.0), *timeline(constant(100, 10), tweak), cdr=None,
                   resources=None, environment="lab")
         assert v.bottleneck == "generator" and v.windows[0].reasons_generator == [why]
+
+
+def test_a_full_host_with_an_idle_sipp_is_the_platform() -> None:
+    """Generator and platform on one machine: the platform filling the host is not the
+    generator's fault."""
+    def platform_fills_host(s: Second, h: SecondHistograms) -> None:
+        s.host_cpu_max, s.sipp_cpu_max, s.retransmissions = 97.0, 15.0, 40
+    v = judge(profile(retransmissions_pct_max=1.0), *timeline(constant(100, 10), platform_fills_host), cdr=None,
+              resources=None, environment="lab")
+    assert v.bottleneck == "platform" and not v.windows[0].generator_saturated
 
 
 def test_a_shortfall_held_by_the_concurrent_call_cap_is_the_platform() -> None:
