@@ -37,6 +37,7 @@ from qa.tools import die_with_parent, require_tool
 #: Cumulative ``-trace_stat`` columns read each second (their deltas make a sample).
 STAT_COLUMNS = {
     "created": "TotalCallCreated",
+    "successful": "SuccessfulCall(C)",
     "aborted": "FailedCall(C)",
     "timeouts": "FailedTimeoutOnRecv(C)",
     "retrans_exhausted": "FailedMaxUDPRetrans(C)",
@@ -84,14 +85,15 @@ class Tail:
 
 
 class CsvTail:
-    """The newest row of a ``;``-separated SIPp CSV with a header line (stat, counts)."""
+    """The new rows of a ``;``-separated SIPp CSV with a header line (stat, counts)."""
 
     def __init__(self, path: Path) -> None:
         self.tail = Tail(path)
         self.header: list[str] | None = None
 
-    def last(self) -> dict[str, str] | None:
-        row = None
+    def rows(self) -> list[dict[str, str]]:
+        """Every complete row written since the last call, oldest first."""
+        out = []
         for line in self.tail.lines():
             if not line.strip():
                 continue
@@ -99,10 +101,13 @@ class CsvTail:
             if self.header is None:
                 self.header = values
             else:
-                row = values
-        if row is None or self.header is None:
-            return None
-        return dict(zip(self.header, row))
+                out.append(dict(zip(self.header, values)))
+        return out
+
+    def last(self) -> dict[str, str] | None:
+        """The newest of the new rows (None when nothing new was written)."""
+        rows = self.rows()
+        return rows[-1] if rows else None
 
 
 # -- the accounting line ---------------------------------------------------------------------------
@@ -147,13 +152,17 @@ def start_second(line: str, run_epoch: float, epoch0: float) -> int | None:
     return max(1, math.ceil(started - run_epoch))
 
 
-def stat_epoch(row: dict[str, str]) -> float | None:
-    """The unix time SIPp started (``StartTime``: ``date<TAB>time<TAB>unix.us``), tick 0's
-    wall clock to within a few milliseconds."""
+def stat_time(row: dict[str, str], column: str) -> float | None:
+    """A time column of SIPp's statistics (``date<TAB>time<TAB>unix.us``) as unix time."""
     try:
-        return float(row["StartTime"].split("\t")[-1])
+        return float(row[column].split("\t")[-1])
     except (KeyError, ValueError):
         return None
+
+
+def stat_epoch(row: dict[str, str]) -> float | None:
+    """The unix time SIPp started (``StartTime``), tick 0's wall clock to within a few ms."""
+    return stat_time(row, "StartTime")
 
 
 @dataclass
@@ -163,6 +172,7 @@ class Sample:
 
     created: int = 0
     created_at: dict[int, int] | None = None   # None: this SIPp writes no start lines (a user's scenario)
+    ended_clean: int | None = None             # calls SIPp ended cleanly, when it writes no call lines
     concurrent: int = 0
     aborted: int = 0
     abort_codes: dict[str, int] = field(default_factory=dict)
@@ -195,6 +205,7 @@ class SippGenerator:
         self._finishing = False
         self._concurrent = 0
         self._start_lines = False
+        self._call_lines = False
         self.epoch0: float | None = None  # unix time of SIPp's tick 0 (its StartTime)
         self._epoch_read = False
 
@@ -351,6 +362,7 @@ class SippGenerator:
         if stat is not None:
             values = {k: _int(stat.get(col)) for k, col in STAT_COLUMNS.items()}
             sample.created = self._delta("created", values["created"])
+            successful = self._delta("successful", values["successful"])
             sample.aborted = self._delta("aborted", values["aborted"])
             sample.dead_msgs = self._delta("dead_msgs", values["dead_msgs"])
             named = 0
@@ -385,6 +397,12 @@ class SippGenerator:
                     sample.rows.append(call)
             if self._start_lines:
                 sample.created_at = starts
+        if sample.rows:
+            self._call_lines = True
+        if stat is not None and not self._call_lines:
+            # a scenario without the accounting line (a user's, or uac_load_lean at the ceiling):
+            # SIPp's own counters say how many calls ended, not how
+            sample.ended_clean = successful
         if self._ps is not None:
             try:
                 sample.cpu_pct = self._ps.cpu_percent(None)
@@ -422,12 +440,17 @@ def report(sample: Sample, *, t: int, worker: str, sipp: str, rate: float, host_
         if row.setup_ms is not None:
             k = round_ms(row.setup_ms)
             setup[k] = setup.get(k, 0) + 1
+    completed = len(sample.rows) + sample.aborted
+    if sample.ended_clean:  # no call lines: calls SIPp ended cleanly count as answered, code unknown
+        codes["ok"] = codes.get("ok", 0) + sample.ended_clean
+        answered += sample.ended_clean
+        completed += sample.ended_clean
     return {
         "t": t, "worker": worker, "sipp": sipp, "final": final, "rate": rate,
         "created": sample.created,
         "created_at": None if sample.created_at is None else {str(k): v for k, v in sample.created_at.items()},
         "concurrent": sample.concurrent,
-        "completed": len(sample.rows) + sample.aborted, "answered": answered,
+        "completed": completed, "answered": answered,
         "failed": failed + sample.aborted, "aborted": sample.aborted, "codes": codes,
         "pdd": {str(k): v for k, v in pdd.items()}, "setup": {str(k): v for k, v in setup.items()},
         "sent": sample.sent, "retransmissions": sample.retransmissions,

@@ -438,6 +438,19 @@ def apply_overrides(profile: LoadProfile, *, rate: float | None = None,
         spec = spec.with_duration(float(duration))
     data = profile.model_copy(update={"rate": spec}).model_dump()
     try:
-        return parse_profile(data, profile.path)
+        result = parse_profile(data, profile.path)
     except ConfigError as exc:
         raise BadInput(f"--rate/--duration: {exc.field}: {exc.problem}") from None
+    _steps_can_be_judged(result, duration)
+    return result
+
+
+def _steps_can_be_judged(profile: LoadProfile, duration: float | None) -> None:
+    """A stress or ceiling run is judged step by step, minus ``judging.settle`` seconds after
+    each change: a ``--duration`` that squeezes the steps below that leaves nothing to judge."""
+    if duration is None or profile.kind not in ("stress", "ceiling"):
+        return
+    shortest = min((p.end - p.start for p in profile.shape().plateaus()), default=None)
+    if shortest is not None and shortest < profile.judging.settle + 1.0 - EPS:
+        raise BadInput(f"--duration {duration:g}: each step would last {shortest:g} s, not more than "
+                       f"judging.settle ({profile.judging.settle:g} s) + 1 s: no step could be judged")

@@ -58,7 +58,7 @@ class Spec:
     hangs_up: bool = True                  # talk is followed by our BYE
     bye_cseq: str = "3"
     on_ringing: Callable[[int], str] | None = None  # XML for 180/183 to INVITE n; None: stay
-    accounting: bool = False               # one "VQ1;..." line per call in -trace_logs (load runs)
+    accounting: str = ""                   # load runs: "starts" (a VQ0 line per call) or "calls" (VQ0 + VQ1)
     injection: bool = False                # caller, callee and credentials from the -inf CSV
 
 
@@ -124,7 +124,7 @@ def _invite(n: int, spec: Spec) -> str:
 
 def _responses(n: int, spec: Spec) -> list[str]:
     txn = f"invite{n}"
-    acct = _Accounting(spec.accounting)
+    acct = _Accounting(spec.accounting == "calls")
     out = [recv(request="BYE", optional="global", next="callee_bye")] if n == 1 else []
     out.append(recv(response="100", optional="true", response_txn=txn))
     for code in (180, 183):
@@ -154,8 +154,9 @@ class _Accounting:
     LINE = "VQ1;[call_id];[$t0];[$t18];[$t200];[clock_tick];[$code];[field0];[field1];[field3]"
     START = "VQ0;[clock_tick]"
 
-    def __init__(self, on: bool) -> None:
-        self.on = on
+    def __init__(self, on: bool, *, starts: bool | None = None) -> None:
+        self.on = on                                  # the call line (and the ticks it needs)
+        self.starts = on if starts is None else starts  # the start line
 
     def ringing(self) -> tuple[str, ...]:
         return ('<assignstr assign_to="t18" value="[$t18] [clock_tick]"/>',) if self.on else ()
@@ -169,12 +170,12 @@ class _Accounting:
         return ('<assignstr assign_to="t200" value="[clock_tick]"/>', '<assignstr assign_to="code" value="200"/>')
 
     def start(self) -> list[str]:
-        if not self.on:
+        if not self.starts:
             return []
-        return ["  <!-- accounting: the tick of the first INVITE, and a start line, so calls are counted in",
-                "       the second they began, not when SIPp's statistics next say so -->",
-                '  <nop hide="true"><action><assignstr assign_to="t0" value="[clock_tick]"/>'
-                f'<log message="{self.START}"/></action></nop>']
+        tick = '<assignstr assign_to="t0" value="[clock_tick]"/>' if self.on else ""
+        return ["  <!-- accounting: a start line (calls counted in the second they began, not when SIPp's",
+                "       statistics next say so) and the tick of the first INVITE -->",
+                f'  <nop hide="true"><action>{tick}<log message="{self.START}"/></action></nop>']
 
     def end(self) -> list[str]:
         if not self.on:
@@ -234,7 +235,7 @@ def render(spec: Spec) -> str:
     """The complete scenario file for ``spec``."""
     if "--" in spec.doc:
         raise ValueError(f"{spec.name}: '--' is not allowed in an XML comment")
-    acct = _Accounting(spec.accounting)
+    acct = _Accounting(spec.accounting == "calls", starts=bool(spec.accounting))
     parts = [
         '<?xml version="1.0" encoding="ISO-8859-1" ?>',
         '<!DOCTYPE scenario SYSTEM "sipp.dtd">',
@@ -450,6 +451,15 @@ UAC_CANCEL = Spec(
     on_ringing=_cancel_on_ringing,
 )
 
+_ACCOUNTING_DOC = """  Per call, one line in -log_file when it starts and one at the end (no secrets in them):
+      VQ0;tick at the INVITE
+      VQ1;Call-ID;tick at the INVITE;ticks of every 18x;tick of the 200;tick at the end;
+      final code;caller;number;expected code
+  (ticks are SIPp's [clock_tick], milliseconds since SIPp started; the StartTime column of
+  its -trace_stat file is the wall clock of tick 0). A call SIPp aborts (no final response
+  within -recv_timeout, unexpected message, retransmissions exhausted) writes no line;
+  -trace_stat counts it."""
+
 _LOAD_DOC = """  voipqa load customer (UAC): the traffic engine of `voipqa load run` (qa.load.generator).
   {what}
 
@@ -469,22 +479,15 @@ _LOAD_DOC = """  voipqa load customer (UAC): the traffic engine of `voipqa load 
     the keyword when an injected field carries it; empty when the target never
     challenges), field3 the final code this destination should give (for the report).
 
-  Per call, one line in -log_file when it starts and one at the end (no secrets in them):
-      VQ0;tick at the INVITE
-      VQ1;Call-ID;tick at the INVITE;ticks of every 18x;tick of the 200;tick at the end;
-      final code;caller;number;expected code
-  (ticks are SIPp's [clock_tick], milliseconds since SIPp started; the StartTime column of
-  its -trace_stat file is the wall clock of tick 0). A call SIPp aborts (no final response
-  within -recv_timeout, unexpected message, retransmissions exhausted) writes no line;
-  -trace_stat counts it.
+{accounting}
 {flow}"""
 
 UAC_LOAD = Spec(
     name="uac_load",
     doc=_LOAD_DOC.format(what="Talk: pause for -d, then BYE -> 200. No media (see uac_load_media).",
-                         name="uac_load", extra="", flow=_FLOW_DOC),
+                         name="uac_load", extra="", flow=_FLOW_DOC, accounting=_ACCOUNTING_DOC),
     talk=_TALK_PAUSE,
-    accounting=True,
+    accounting="calls",
     injection=True,
 )
 
@@ -492,14 +495,30 @@ UAC_LOAD_MEDIA = Spec(
     name="uac_load_media",
     doc=_LOAD_DOC.format(what="Talk: play [media_pcap] (G.711 audio, qa.sipp.media.audio_pcap) to the port of\n"
                               "  the answer's SDP while pausing for -d, then BYE -> 200.",
-                         name="uac_load_media", extra="-key media_pcap audio.pcap ", flow=_FLOW_DOC),
+                         name="uac_load_media", extra="-key media_pcap audio.pcap ", flow=_FLOW_DOC,
+                         accounting=_ACCOUNTING_DOC),
     talk=('  <nop hide="true"><action><exec play_pcap_audio="[media_pcap]"/></action></nop>\n' + _TALK_PAUSE),
-    accounting=True,
+    accounting="calls",
+    injection=True,
+)
+
+UAC_LOAD_LEAN = Spec(
+    name="uac_load_lean",
+    doc=_LOAD_DOC.format(what="Talk: pause for -d, then BYE -> 200. Only the start line of each call, not its\n"
+                              "  accounting line: the generator's raw capacity (the ceiling profile). voipqa counts\n"
+                              "  how calls ended from SIPp's own statistics (cleanly, aborted), with no Call-IDs (no\n"
+                              "  CDR check) and no PDD or setup times; the accounting line and the ticks it records\n"
+                              "  cost SIPp about a fifth of its ceiling here.",
+                         name="uac_load_lean", extra="", flow=_FLOW_DOC,
+                         accounting="  Per call, one line in -log_file when it starts: VQ0;tick (see uac_load)."),
+    talk=_TALK_PAUSE,
+    accounting="starts",
     injection=True,
 )
 
 SPECS: tuple[Spec, ...] = (
     UAC_CALL, UAC_LARGE_INVITE, UAC_DTMF, UAC_DTMF_INFO, UAC_SESSION_TIMER, UAC_CANCEL, UAC_LOAD, UAC_LOAD_MEDIA,
+    UAC_LOAD_LEAN,
 )
 
 
