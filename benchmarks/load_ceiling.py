@@ -11,9 +11,11 @@ retransmitted. The ceiling is the highest step that held before the first that d
 
 * bare SIPp: the built-in ``uac`` climbing the same steps by itself (``-rate_increase``
   every ``-fd`` period), judged period by period from its own ``-trace_stat`` rows;
-* voipqa: ``voipqa load run`` with a ceiling profile of the same steps, ``--env
-  loopback``, one Locust worker, capture on (its default; ``--no-capture`` to compare),
-  the breaking point from ``load.json``.
+* bare SIPp running ``sipp/uac_load_lean.xml`` (the ceiling profile's scenario) with the
+  same inputs and traces voipqa gives it: what voipqa's own processes cost;
+* voipqa: ``voipqa load run`` with a ceiling profile of the same steps (``uac_load_lean``),
+  ``--env loopback``, one Locust worker, capture on (its default; ``--no-capture`` to
+  compare), the breaking point from ``load.json``.
 
 Rounds alternate bare, voipqa, bare, voipqa, ...; the medians and the paired ratio
 (voipqa / bare) are printed. ``--scale-out`` instead compares one and two Locust workers,
@@ -122,7 +124,7 @@ def ceiling_profile(path: Path, args: argparse.Namespace, quota: float | None) -
     profile = {
         "description": "benchmark: the generator's ceiling",
         "kind": "ceiling",
-        "scenario": {"sipp": "uac_load", "destinations": [{"number": "1000"}], "hold": "0s",
+        "scenario": {"sipp": "uac_load_lean", "destinations": [{"number": "1000"}], "hold": "0s",
                      "call_timeout": "8s"},
         "rate": {"shape": "step", "start_cps": args.start, "step_cps": args.step,
                  "step_duration": f"{args.step_seconds}s", "steps": args.steps},
@@ -173,7 +175,7 @@ def main() -> int:
         return scale_out(args, work)
 
     profile = ceiling_profile(work / "ceiling.yaml", args, None)
-    load_xml = ROOT / "sipp" / "uac_load.xml"
+    load_xml = ROOT / "sipp" / "uac_load_lean.xml"  # the ceiling profile's scenario
     bare, same, ours, pairs, pairs_same = [], [], [], [], []
     for r in range(1, args.rounds + 1):
         b, steps = bare_ceiling(sipp, rates, args.step_seconds, work)
@@ -184,16 +186,16 @@ def main() -> int:
         ours.append(v)
         pairs.append(v / b if b else 0.0)
         pairs_same.append(v / s if s else 0.0)
-        print(f"round {r}: bare SIPp uac {b} calls/s (broke: {steps[-1].note}); bare SIPp uac_load.xml {s} calls/s "
+        print(f"round {r}: bare SIPp uac {b} calls/s (broke: {steps[-1].note}); bare SIPp uac_load_lean.xml {s} calls/s "
               f"(broke: {steps_same[-1].note}); voipqa {v:g} calls/s ({'; '.join(result['reasons'][:1])})")
     ratio, ratio_same = statistics.median(pairs), statistics.median(pairs_same)
     print(f"\nbare SIPp, built-in uac:      median {statistics.median(bare):g} calls/s (min {min(bare)}, max {max(bare)})")
-    print(f"bare SIPp, sipp/uac_load.xml: median {statistics.median(same):g} calls/s (min {min(same)}, max {max(same)})")
+    print(f"bare SIPp, sipp/uac_load_lean.xml: median {statistics.median(same):g} calls/s (min {min(same)}, max {max(same)})")
     print(f"voipqa load run ceiling:      median {statistics.median(ours):g} calls/s (min {min(ours):g}, "
           f"max {max(ours):g}), capture {'off' if args.no_capture else 'on'}, 1 worker")
     print(f"voipqa / bare uac:            median {ratio:.2f} (per round: {', '.join(f'{p:.2f}' for p in pairs)}); "
           "target >= 0.90")
-    print(f"voipqa / bare uac_load.xml:   median {ratio_same:.2f} "
+    print(f"voipqa / bare uac_load_lean:   median {ratio_same:.2f} "
           f"(per round: {', '.join(f'{p:.2f}' for p in pairs_same)})")
     return 0 if ratio >= 0.9 else 1
 
