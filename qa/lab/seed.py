@@ -311,13 +311,7 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
         if extra["set2_prefixes"] and not any(cr.set == 2 for cr in carriers):
             raise c.fail("routing.set2_prefixes", "no carrier is in set 2")
     if "antiflood" in top:
-        a = c.mapping(top["antiflood"], "antiflood", {"window_s", "max_requests", "ban_s"}, set())
-        if "window_s" in a:
-            extra["pike_window_s"] = c.integer(a["window_s"], "antiflood.window_s", 1, 60)
-        if "max_requests" in a:
-            extra["pike_max_requests"] = c.integer(a["max_requests"], "antiflood.max_requests", 1, 10_000_000)
-        if "ban_s" in a:
-            extra["ban_s"] = c.integer(a["ban_s"], "antiflood.ban_s", 1, 86400)
+        extra.update(_antiflood(c, top["antiflood"], "antiflood"))
     if "timers" in top:
         t = c.mapping(top["timers"], "timers",
                       {"fr_timer_s", "fr_inv_timer_s", "probe_interval_s", "dialog_timeout_s",
@@ -374,12 +368,7 @@ def _load_shape(c: _Checker, raw: Any, catalogue_users: set[str]) -> LoadShape:
                 raise c.fail("load_shape.routing.algorithm", f"must be one of {', '.join(ALGORITHMS)}")
             out["algorithm"] = r["algorithm"]
     if "antiflood" in ls:
-        a = c.mapping(ls["antiflood"], "load_shape.antiflood", {"window_s", "max_requests", "ban_s"}, set())
-        for key, name, lo, hi in (("window_s", "pike_window_s", 1, 60),
-                                  ("max_requests", "pike_max_requests", 1, 10_000_000),
-                                  ("ban_s", "ban_s", 1, 86400)):
-            if key in a:
-                out[name] = c.integer(a[key], f"load_shape.antiflood.{key}", lo, hi)
+        out.update(_antiflood(c, ls["antiflood"], "load_shape.antiflood"))
     if "rtpengine" in ls:
         r = c.mapping(ls["rtpengine"], "load_shape.rtpengine", {"timeout_ms", "retries", "disable_s"}, set())
         for key, name, lo, hi in (("timeout_ms", "rtpengine_tout_ms", 50, 60_000),
@@ -388,6 +377,23 @@ def _load_shape(c: _Checker, raw: Any, catalogue_users: set[str]) -> LoadShape:
             if key in r:
                 out[name] = c.integer(r[key], f"load_shape.rtpengine.{key}", lo, hi)
     return LoadShape(accounts=_load_accounts(c, ls["accounts"], catalogue_users), **out)
+
+
+#: Kamailio's pike keeps its per-window limit in 16 bits (``struct ip_tree.max_hits`` is an
+#: unsigned short): 200000 silently becomes 3392, which bans a load generator at ~450 calls/s.
+PIKE_MAX_REQUESTS = 65535
+
+
+def _antiflood(c: _Checker, raw: Any, fld: str) -> dict[str, int]:
+    """``antiflood`` (top level or in ``load_shape``) as Seed/LoadShape fields."""
+    a = c.mapping(raw, fld, {"window_s", "max_requests", "ban_s"}, set())
+    out: dict[str, int] = {}
+    for key, name, lo, hi in (("window_s", "pike_window_s", 1, 60),
+                              ("max_requests", "pike_max_requests", 1, PIKE_MAX_REQUESTS),
+                              ("ban_s", "ban_s", 1, 86400)):
+        if key in a:
+            out[name] = c.integer(a[key], f"{fld}.{key}", lo, hi)
+    return out
 
 
 def _load_accounts(c: _Checker, raw: Any, catalogue_users: set[str]) -> tuple[Account, ...]:

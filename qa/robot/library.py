@@ -39,11 +39,13 @@ class LibraryContext:
     @property
     def session(self) -> Session:
         if self._session is None:
-            self._session = Session(self.connect(), self._output_dir())
+            self._session = Session(self.connect(), self.output_dir())
         return self._session
 
     @staticmethod
-    def _output_dir() -> Path:
+    def output_dir() -> Path:
+        """Where this run's files go: ``voipqa run``'s output (each parallel item runs its own
+        ``robot`` whose ``${OUTPUT DIR}`` is only the working directory), else Robot's."""
         if os.environ.get("VOIPQA_OUTPUT"):
             return Path(os.environ["VOIPQA_OUTPUT"])
         try:

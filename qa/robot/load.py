@@ -15,7 +15,6 @@ from typing import Any
 
 from robot.api import logger
 from robot.api.deco import keyword
-from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 from robot.utils import timestr_to_secs
 
 Summary = dict[str, Any]
@@ -50,10 +49,7 @@ class LoadKeywords:
         self.ctx = ctx
 
     def _output(self, profile: str) -> Path:
-        try:
-            base = Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
-        except RobotNotRunningError:
-            base = Path(os.environ.get("VOIPQA_OUTPUT") or Path.cwd())
+        base = self.ctx.output_dir()
         stem = Path(profile).stem
         while True:
             out = base / "load" / f"{stem}-{os.getpid()}-{next(_RUNS)}"
@@ -79,19 +75,12 @@ class LoadKeywords:
         outcome = run_load(req, echo=lambda line: logger.info(self.ctx.mask(str(line))))
         summary = outcome.result
         logger.info(describe(summary))
-        logger.info(f'<a href="{os.path.relpath(outcome.directory / "load.html", self._base())}">load report</a>',
+        logger.info(f'<a href="{os.path.relpath(outcome.directory / "load.html", self.ctx.output_dir())}">load report</a>',
                     html=True)
         if outcome.signal is not None:
             raise AssertionError(f"load run interrupted by signal {outcome.signal}; report of what ran in "
                                  f"{outcome.directory}")
         return summary
-
-    @staticmethod
-    def _base() -> Path:
-        try:
-            return Path(BuiltIn().get_variable_value("${OUTPUT DIR}"))
-        except RobotNotRunningError:
-            return Path.cwd()
 
     @keyword
     def load_criteria_should_pass(self, summary: Summary) -> None:

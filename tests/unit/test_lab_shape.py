@@ -92,6 +92,8 @@ def test_functional_shape_is_the_seed_unchanged() -> None:
     ({"routing": {"algorithm": "random"}}, "load_shape.routing.algorithm: must be one of"),
     ({"routing": {"set2_prefixes": ["1"]}}, "load_shape.routing.set2_prefixes: unknown key"),
     ({"antiflood": {"max_requests": 0}}, "load_shape.antiflood.max_requests: must be between"),
+    # pike keeps the limit in 16 bits: 200000 would silently become 3392 and ban the generator
+    ({"antiflood": {"max_requests": 200000}}, "load_shape.antiflood.max_requests: must be between 1 and 65535"),
     ({"antiflood": {"window_s": "2s"}}, "load_shape.antiflood.window_s: not an integer"),
     ({"rtpengine": {"timeout_ms": 10}}, "load_shape.rtpengine.timeout_ms: must be between 50 and 60000"),
     ({"rtpengine": {"retries": -1}}, "load_shape.rtpengine.retries: must be between 0 and 10"),
@@ -282,7 +284,8 @@ def test_load_render_changes_only_what_the_shape_says() -> None:
     assert changed == {
         ("children=1", "children=4"),
         ("tcp_children=1", "tcp_children=4"),
-        ('modparam("pike", "reqs_density_per_unit", 3000)', 'modparam("pike", "reqs_density_per_unit", 200000)'),
+        ('modparam("pike", "sampling_time_unit", 2)', 'modparam("pike", "sampling_time_unit", 1)'),
+        ('modparam("pike", "reqs_density_per_unit", 3000)', 'modparam("pike", "reqs_density_per_unit", 60000)'),
         ('\tif (!ds_select_dst("$var(set)", "8")) {', '\tif (!ds_select_dst("$var(set)", "4")) {'),
         ('modparam("rtpengine", "rtpengine_disable_tout", 5)', 'modparam("rtpengine", "rtpengine_disable_tout", 1)'),
         ('modparam("rtpengine", "rtpengine_tout_ms", 1000)', 'modparam("rtpengine", "rtpengine_tout_ms", 2000)'),
@@ -339,7 +342,7 @@ def test_lab_json_records_the_shape(tmp_path: Path) -> None:
     assert saved["accounting"] == "queued"
     assert saved["load_accounts"][0] == "2001" and len(saved["load_accounts"]) == 10
     assert saved["settings"] == {"dispatcher_algorithm": "round-robin",
-                                 "antiflood": {"window_s": 2, "max_requests": 200000, "ban_s": 60},
+                                 "antiflood": {"window_s": 1, "max_requests": 60000, "ban_s": 60},
                                  "rtpengine": {"timeout_ms": 2000, "retries": 1, "disable_s": 1},
                                  "media_ports": 4000}
     assert load_state(tmp_path) == st

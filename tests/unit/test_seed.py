@@ -71,6 +71,7 @@ def test_shipped_seed_content() -> None:
     (["carriers", 0, "priority"], 1.5, "carriers[0].priority: not an integer"),
     (["routing", "algorithm"], "random", "routing.algorithm: must be one of"),
     (["antiflood", "max_requests"], 0, "antiflood.max_requests: must be between"),
+    (["antiflood", "max_requests"], 65536, "antiflood.max_requests: must be between 1 and 65535"),
     (["timers", "fr_timer_s"], "5s", "timers.fr_timer_s: not a number"),
     (["workers"], 0, "workers: must be between 1 and 64"),
     (["domain"], "voipqa lab", "domain: invalid domain name"),
