@@ -516,13 +516,9 @@ def judge(profile: Any, seconds: Sequence[Second], histograms: Sequence[SecondHi
     reasons += run_failed  # run-level failures; the window that broke is said next
     reasons += _window_sentences(wins, first, stress, breaking_point, _active_specs(profile))
     bottleneck = "none"
-    if not passed:
+    if not passed or (stress and first is not None):  # a stress run that broke names the side that gave way
         bottleneck, why = _bottleneck(environment, first, after_warmup.window)
         reasons.append(why)
-    elif stress and first is not None:  # a passing stress run still says which side gave way
-        side = ("generator-bound: " + "; ".join(first.reasons_generator)) if first.generator_saturated \
-            else "platform-bound: the generator was not saturated"
-        reasons.append(f"at the break ({first.span}) the run was {side}")
     return Verdict(verdict="pass" if passed else "fail", bottleneck=bottleneck,
                    breaking_point_cps=breaking_point, broke_at=first.start if first else None,
                    criteria=results, windows=wins, reasons=reasons)
