@@ -12,10 +12,17 @@ to ``on_finish`` and forgotten. A call is over, in capture time:
 * no SIP or RTP for ``idle_s``, or the end of the capture.
 
 Transactions are keyed on (CSeq number, method) with ACK for a non-2xx folded into its
-INVITE (§17.1.1.3). Retransmissions (§17.1.1.2, §17.2.1) are the same start line, CSeq,
-Via branch and To-tag on the same hop (source and destination) seen again. Error
-responses are counted once per (CSeq, method, code) of a call, the way HOMER's alerts
-count them, whichever hop or retransmission carried them.
+INVITE (§17.1.1.3). A response is also matched to its request the way a client transaction
+does (§17.1.3: top Via branch + CSeq method); one whose CSeq number or method differs from
+that request's is a ``call.cseq-mismatch``. Retransmissions (§17.1.1.2, §17.2.1) are the
+same start line, CSeq, Via branch and To-tag on the same hop (source and destination) seen
+again. Error responses are counted once per (CSeq, method, code) of a call, the way
+HOMER's alerts count them, whichever hop or retransmission carried them.
+
+The negotiated payload types are those both sides listed in their SDP (RFC 3264 §6.1: the
+answer's formats are a subset of the offer's); RTP on any other payload type is
+``rtp.payload-type``. RTP sent before the first 2xx is counted per stream as early media
+(RFC 3960).
 
 PDD follows RFC 6076 §4.1 (Session Request Delay: first INVITE to the first 18x or
 final non-challenge response, on the hop the caller used); setup time is first INVITE to
@@ -129,6 +136,8 @@ class CallSummary:
     answered: bool = False
     pdd_ms: float | None = None
     setup_ms: float | None = None
+    answer_frame: int | None = None  # the first 2xx to the initial INVITE, any hop
+    answer_time: float | None = None
     ended_by: str = ""              # bye | cancel | failed | done | idle | capture-end
     bye_from: str | None = None     # caller | callee
     messages: int = 0
@@ -136,6 +145,7 @@ class CallSummary:
     error_responses: dict[str, int] = field(default_factory=dict)
     offered_codecs: list[str] = field(default_factory=list)
     answered_codec: str | None = None
+    negotiated_payload_types: list[int] = field(default_factory=list)  # listed by both sides' SDP
     streams: list[StreamSummary] = field(default_factory=list)
     dtmf_rtp: str = ""
     dtmf_info: str = ""
@@ -162,7 +172,8 @@ class _Call:
 
     __slots__ = ("summary", "caller_tag", "origin", "invite_time", "txns", "retrans_keys",
                  "codes_seen", "cancel", "bye_final", "failed", "done", "deadline", "last",
-                 "streams", "targets", "media_keys", "keep_raw", "origin_final", "pdd_done")
+                 "streams", "targets", "media_keys", "keep_raw", "origin_final", "pdd_done",
+                 "requests", "pts_caller", "pts_callee")
 
     def __init__(self, ev: SipEvent, keep_raw: bool) -> None:
         headers = ev.headers or ()
@@ -190,6 +201,9 @@ class _Call:
         self.keep_raw = keep_raw
         self.origin_final = False
         self.pdd_done = False
+        self.requests: dict[tuple[str, str], set[int]] = {}  # (Via branch, method) -> CSeq numbers
+        self.pts_caller: set[int] = set()   # payload types the caller's SDPs listed
+        self.pts_callee: set[int] = set()
 
 
 class CallTracker:
@@ -302,10 +316,42 @@ class CallTracker:
                 call.txns[key] = txn
         return txn
 
+    def _remember_request(self, call: _Call, ev: SipEvent) -> None:
+        """Note the request's (branch, method) -> CSeq for matching its responses (§17.1.3).
+        ACK is left out: it has no response, and an ACK for a non-2xx reuses the INVITE's branch."""
+        if ev.branch is None or ev.method == "ACK":
+            return
+        seen = call.requests.get((ev.branch, ev.method))
+        if seen is None:
+            if len(call.requests) >= self.limits.max_transactions:
+                return
+            seen = call.requests[(ev.branch, ev.method)] = set()
+        seen.add(ev.cseq)
+
+    def _check_cseq(self, call: _Call, ev: SipEvent) -> None:
+        """A response carries its request's CSeq, number and method (RFC 3261 §8.2.6.2, §17.1.3)."""
+        if ev.branch is None:
+            return
+        seen = call.requests.get((ev.branch, ev.method))
+        if seen is not None:
+            if ev.cseq not in seen:
+                self._emit(call, "call.cseq-mismatch",
+                           f"{ev.status} response has CSeq {ev.cseq} {ev.method}, its request (Via branch "
+                           f"{ev.branch}) had CSeq {', '.join(map(str, sorted(seen)))} {ev.method}",
+                           ev.frame, ev.time)
+            return
+        requests = sorted(f"{n} {m}" for (b, m), nums in call.requests.items() if b == ev.branch for n in nums)
+        if requests:
+            self._emit(call, "call.cseq-mismatch",
+                       f"{ev.status} response has CSeq {ev.cseq} {ev.method}, but the request of its "
+                       f"transaction (Via branch {ev.branch}) is CSeq {', '.join(requests)}",
+                       ev.frame, ev.time)
+
     def _request(self, call: _Call, ev: SipEvent) -> None:
         summary = call.summary
         method = ev.method
         self._txn(call, ev)
+        self._remember_request(call, ev)
         if method == "INVITE":
             if summary.kind != "call":
                 summary.kind = "call"
@@ -325,6 +371,7 @@ class CallTracker:
 
     def _response(self, call: _Call, ev: SipEvent) -> None:
         code, method = ev.status, ev.method
+        self._check_cseq(call, ev)
         if code >= 400 and (ev.cseq, method, code) not in call.codes_seen:
             call.codes_seen.add((ev.cseq, method, code))
             key = f"{method} {code}"
@@ -360,6 +407,8 @@ class CallTracker:
             return  # a provisional, or another hop's answer when the caller's hop has one
         call.origin_final = was or origin
         if 200 <= code < 300:
+            if summary.answer_frame is None:
+                summary.answer_frame, summary.answer_time = ev.frame, ev.time
             if not summary.answered or (origin and not was):  # the caller's hop wins
                 summary.setup_ms = round((ev.time - start) * 1000, 3)
                 summary.final_code, summary.final_reason = code, ev.reason
@@ -384,9 +433,11 @@ class CallTracker:
     def _learn_media(self, call: _Call, ev: SipEvent) -> None:
         from_caller = (ev.from_tag == call.caller_tag) == ev.is_request
         direction = "backward" if from_caller else "forward"
+        side = call.pts_caller if from_caller else call.pts_callee
         for address, port, rtpmap, ptime, attr, _ in ev.media or ():
             if port == 0:
                 continue
+            side.update(rtpmap)
             if attr in ("sendrecv", "recvonly"):
                 call.targets.add(direction)
             key = self.media.learn(address, port, MediaTarget(ev.call_id, direction, rtpmap, ptime))
@@ -413,7 +464,7 @@ class CallTracker:
             self.streams[key] = stream
             call.streams.append(stream)
             self.rtp_streams += 1
-        stream.feed(frame, time, data)
+        stream.feed(frame, time, data, not call.summary.answered)
 
     # -- end of a call -----------------------------------------------------------------
     def _finish(self, call: _Call, how: str) -> None:
@@ -424,6 +475,7 @@ class CallTracker:
             self.streams.pop((stream.src, stream.dst, stream.ssrc), None)
         self.media.forget(summary.call_id, call.media_keys)
         summary.streams = [s.summary() for s in call.streams]
+        self._negotiated(call)
         summary.dtmf_rtp = "".join(s.dtmf for s in summary.streams)
         if summary.streams:
             summary.end = max(summary.end, max(s.last_time for s in summary.streams))
@@ -433,6 +485,18 @@ class CallTracker:
             self._judge(call)
         if self.on_finish is not None:
             self.on_finish(summary)
+
+    @staticmethod
+    def _negotiated(call: _Call) -> None:
+        """Payload types both sides listed; RTP on any other one is not negotiated (RFC 3264
+        §5.1, §6.1), even when the receiver's own SDP lists it (an offer the answer declined)."""
+        if not (call.pts_caller and call.pts_callee):
+            return
+        negotiated = call.pts_caller & call.pts_callee
+        call.summary.negotiated_payload_types = sorted(negotiated)
+        for st in call.summary.streams:
+            st.unexpected_payload_types = sorted(set(st.unexpected_payload_types)
+                                                 | (set(st.payload_types) - negotiated))
 
     def _emit(self, call: _Call, rule: str, reason: str, frame: int | None = None,
               time: float | None = None, severity: str | None = None) -> None:
@@ -496,8 +560,8 @@ class CallTracker:
                        "(duplicate, reordered or restarted)", time=st.first_time)
         if st.unexpected_payload_types:
             pts = ", ".join(map(str, st.unexpected_payload_types))
-            self._emit(call, "rtp.payload-type", f"{name}: payload type {pts} not in the "
-                       "receiver's SDP", time=st.first_time)
+            self._emit(call, "rtp.payload-type", f"{name}: payload type {pts} not negotiated "
+                       "(not in both sides' SDP)", time=st.first_time)
         if st.mos is not None and st.packets >= lim.mos_min_packets and st.mos < lim.mos_warning:
             self._emit(call, "rtp.mos", f"{name}: estimated MOS {st.mos:.2f} (G.107)",
                        time=st.first_time)

@@ -113,7 +113,7 @@ class Analyzer:
                 self._sip(item)
         except Exception as exc:  # noqa: BLE001 - a bug below must not end a long analysis
             self.sink.emit(item.frame, item.time, None, "analysis.internal-error",
-                           f"frame not analysed ({type(exc).__name__}: {exc})", severity="warning")
+                           f"frame not analysed ({type(exc).__name__}: {exc})", severity="error")
 
     def _udp(self, item: Payload) -> None:
         data = item.data

@@ -12,16 +12,19 @@ rule (prefix)              severity  meaning
                                      strict checkers say (their own ``warning`` stays a warning)
 ``sip.unreadable``         error     a datagram that looks like SIP but cannot be read at all
 capture reader's rules     reader's  damage the capture reader found (``pcap.truncated``, ...)
-``analysis.internal-error`` warning  a frame the engine could not analyse (a bug; never expected)
+``analysis.internal-error`` error    a frame the engine could not analyse (a bug; never expected)
 ``call.failed``            warning   INVITE final 4xx/5xx/6xx other than 401/407 (challenges,
                                      RFC 3261 §22) and 487 after CANCEL (§9.1)
 ``call.no-final``          warning   INVITE without any final response in the capture
 ``call.no-bye``            warning   answered call (2xx) without a BYE in the capture
+``call.cseq-mismatch``      error     a response whose CSeq number or method differs from the
+                                     request of its transaction (Via branch + CSeq method,
+                                     RFC 3261 §8.2.6.2, §17.1.3)
 ``sip.retransmissions``    info      a call had retransmitted requests/responses (§17)
 ``rtp.one-way``            error     answered sendrecv call, media seen in one direction only
 ``rtp.loss``               error     stream loss > 5 % (warning above 1 %), RFC 3550 §6.4.1
 ``rtp.sequence``           warning   out-of-order / duplicate / jumped sequence numbers
-``rtp.payload-type``       warning   payload type on the wire not negotiated in the SDP
+``rtp.payload-type``       warning   payload type on the wire not listed by both sides' SDP
 ``rtp.mos``                warning   estimated MOS (ITU-T G.107) below 3.6
 =========================  ========  ===========================================================
 """
@@ -39,10 +42,11 @@ SEVERITIES = ("error", "warning", "info")
 #: rule -> default severity (rules not listed keep the severity they are created with).
 RULES: dict[str, str] = {
     "sip.unreadable": "error",
-    "analysis.internal-error": "warning",
+    "analysis.internal-error": "error",
     "call.failed": "warning",
     "call.no-final": "warning",
     "call.no-bye": "warning",
+    "call.cseq-mismatch": "error",
     "sip.retransmissions": "info",
     "rtp.one-way": "error",
     "rtp.loss": "error",

@@ -17,7 +17,7 @@ from qa.analysis.calls import CallSummary, LadderEvent
 from qa.analysis.findings import Finding
 from qa.analysis.report import clock
 
-__all__ = ["render_ladder", "endpoints"]
+__all__ = ["endpoints", "render_ladder", "roles"]
 
 _COL = 190    # px between endpoint columns
 _ROW = 34     # px per arrow row
@@ -44,6 +44,23 @@ def endpoints(events: list[LadderEvent]) -> list[str]:
     return list(seen)
 
 
+def roles(events: list[LadderEvent], carrier: str | None = None) -> dict[str, str]:
+    """Each endpoint's role in a call through a proxy (RFC 3261 §16): who sent the first
+    INVITE is the customer, where it went the platform, and where the platform sent an
+    INVITE a carrier — ``carrier`` (the one that answered, from its own record) names the
+    last of them, the others are "carrier 1", "carrier 2"… in order (failover)."""
+    invites = [e for e in events if e.is_request and e.label.startswith("INVITE") and not e.retransmission]
+    if not invites:
+        return {}
+    customer, platform = invites[0].src, invites[0].dst
+    onward = list(dict.fromkeys(e.dst for e in invites if e.src == platform and e.dst != customer))
+    out = {customer: "customer", platform: "platform"}
+    for i, dst in enumerate(onward, 1):
+        last = i == len(onward)
+        out[dst] = carrier if carrier and last else ("carrier" if len(onward) == 1 else f"carrier {i}")
+    return out
+
+
 def _x(index: int) -> int:
     return _PAD + index * _COL
 
@@ -53,11 +70,13 @@ def _lifelines(n: int, height: int) -> str:
                    for i in range(n))
 
 
-def _header(names: list[str]) -> str:
+def _header(names: list[str], named: dict[str, str]) -> str:
     width = _x(len(names) - 1) + _PAD
-    texts = "".join(f'<text x="{_x(i)}" y="14" text-anchor="middle">{escape(name)}</text>'
+    texts = "".join(f'<text x="{_x(i)}" y="14" text-anchor="middle" font-weight="bold">'
+                    f'{escape(named.get(name, ""))}</text>'
+                    f'<text x="{_x(i)}" y="30" text-anchor="middle">{escape(name)}</text>'
                     for i, name in enumerate(names))
-    return f'<svg width="{width}" height="22">{texts}</svg>'
+    return f'<svg width="{width}" height="38">{texts}</svg>'
 
 
 def _arrow(ev: LadderEvent, cols: dict[str, int], n: int) -> str:
@@ -110,30 +129,39 @@ def _rows(events: list[LadderEvent], cols: dict[str, int]) -> str:
     return "".join(out)
 
 
+def _v(value: object, unit: str = "") -> str:
+    """A figure for a person: ``-`` where there is none (never "None")."""
+    return "-" if value is None or value == "" else f"{value}{unit}"
+
+
 def _meta(call: CallSummary) -> str:
-    rows = [("Call-ID", call.call_id), ("final", f"{call.final_code or ''} {call.final_reason or ''}"),
-            ("PDD / setup", f"{call.pdd_ms} ms / {call.setup_ms} ms"),
-            ("ended by", f"{call.ended_by} ({call.bye_from or '-'})"),
+    rows = [("Call-ID", call.call_id), ("final", f"{_v(call.final_code)} {call.final_reason or ''}".strip()),
+            ("PDD / setup", f"{_v(call.pdd_ms, ' ms')} / {_v(call.setup_ms, ' ms')}"),
+            ("ended by", f"{_v(call.ended_by)} ({call.bye_from or '-'})"),
             ("messages", f"{call.messages} ({call.retransmissions} retransmissions)"),
-            ("codecs", f"offered {', '.join(call.offered_codecs)}; answered {call.answered_codec}"),
+            ("codecs", f"offered {', '.join(call.offered_codecs) or '-'}; answered {_v(call.answered_codec)}"),
             ("DTMF", f"RTP {call.dtmf_rtp or '-'}; INFO {call.dtmf_info or '-'}")]
     for s in call.streams:
-        rows.append((f"RTP {s.direction}", f"{s.src} → {s.dst} {s.codec} {s.packets} pkts, "
-                     f"lost {s.lost} ({s.loss_percent} %), jitter {s.jitter_ms} ms, MOS {s.mos}"))
+        rows.append((f"RTP {s.direction}", f"{s.src} → {s.dst} {_v(s.codec)} {s.packets} pkts, "
+                     f"lost {s.lost} ({_v(s.loss_percent, ' %')}), jitter {_v(s.jitter_ms, ' ms')}, "
+                     f"MOS {_v(s.mos)}"))
     body = "".join(f"<tr><td><b>{escape(k)}</b></td><td>{escape(str(v))}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'
 
 
-def render_ladder(call: CallSummary) -> str:
-    """The whole HTML document for ``call``."""
+def render_ladder(call: CallSummary, *, carrier: str | None = None, reasons: list[str] | None = None) -> str:
+    """The whole HTML document for ``call``: why the case failed (``reasons``, the call
+    record's), the call's figures, and the ladder with columns named by role."""
     events = call.events
     names = endpoints(events)
+    named = roles(events, carrier)
     cols = {name: i for i, name in enumerate(names)}
     frames = {e.frame for e in events}
     loose = [f for f in call.findings if f.frame not in frames or f.rule.startswith(("call.", "rtp."))]
     dropped = (f"<p>{call.events_dropped} more messages not drawn.</p>" if call.events_dropped else "")
+    why = "".join(f'<div class="error">{escape(r)}</div>' for r in reasons or [])
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(call.call_id)}</title>'
-            f"<style>{_CSS}</style></head><body><h1>Call {escape(call.call_id)}</h1>{_meta(call)}"
+            f"<style>{_CSS}</style></head><body><h1>Call {escape(call.call_id)}</h1>{why}{_meta(call)}"
             + "".join(_finding_html(f) for f in loose)
-            + f'<table class="ladder"><tr><td></td><td>{_header(names) if names else ""}</td><td></td></tr>'
+            + f'<table class="ladder"><tr><td></td><td>{_header(names, named) if names else ""}</td><td></td></tr>'
             + _rows(events, cols) + f"</table>{dropped}</body></html>\n")

@@ -58,20 +58,23 @@ def check_json(report: Report) -> dict[str, object]:
 
 def call_json(call: CallSummary) -> dict[str, object]:
     """One call: ``call_id, kind, first_frame, start, end, duration_s, from, to, caller,
-    callee, final_code, final_reason, answered, pdd_ms, setup_ms, ended_by, bye_from,
-    messages, retransmissions, error_responses, offered_codecs, answered_codec,
-    dtmf_rtp, dtmf_info, streams[{src, dst, ssrc, direction, codec, payload_types,
-    unexpected_payload_types, packets, expected, lost, loss_percent, sequence_errors,
-    jitter_ms, max_jitter_ms, mos, dtmf, first_time, last_time}], findings[...]``."""
+    callee, final_code, final_reason, answered, pdd_ms, setup_ms, answer_frame, ended_by,
+    bye_from, messages, retransmissions, error_responses, offered_codecs, answered_codec,
+    negotiated_payload_types, dtmf_rtp, dtmf_info, streams[{src, dst, ssrc, direction,
+    codec, payload_types, unexpected_payload_types, packets, expected, lost, loss_percent,
+    sequence_errors, jitter_ms, max_jitter_ms, mos, dtmf, first_time, last_time,
+    early_payload_types}], findings[...]``. ``answer_frame`` is the first 2xx to the
+    INVITE; ``early_payload_types`` counts a stream's packets before it (early media)."""
     return {
         "call_id": call.call_id, "kind": call.kind, "first_frame": call.first_frame,
         "start": call.start, "end": call.end, "duration_s": call.duration_s,
         "from": call.from_uri, "to": call.to_uri, "caller": call.caller, "callee": call.callee,
         "final_code": call.final_code, "final_reason": call.final_reason,
         "answered": call.answered, "pdd_ms": call.pdd_ms, "setup_ms": call.setup_ms,
-        "ended_by": call.ended_by, "bye_from": call.bye_from, "messages": call.messages,
+        "answer_frame": call.answer_frame, "ended_by": call.ended_by, "bye_from": call.bye_from, "messages": call.messages,
         "retransmissions": call.retransmissions, "error_responses": dict(call.error_responses),
         "offered_codecs": list(call.offered_codecs), "answered_codec": call.answered_codec,
+        "negotiated_payload_types": list(call.negotiated_payload_types),
         "dtmf_rtp": call.dtmf_rtp, "dtmf_info": call.dtmf_info,
         "streams": [{k: (dict(v) if isinstance(v, dict) else v) for k, v in asdict(s).items()}
                     for s in call.streams],

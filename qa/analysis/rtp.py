@@ -122,6 +122,7 @@ class StreamSummary:
     dtmf: str
     first_time: float
     last_time: float
+    early_payload_types: dict[int, int] = field(default_factory=dict)  # PT -> packets before the 2xx
 
 
 @dataclass(slots=True)
@@ -149,10 +150,12 @@ class RtpStream:
     last_ts: int = 0
     clock: int = 8000         # clock rate of the last audio packet
     pt_counts: Counter[int] = field(default_factory=Counter)
+    early_pt_counts: Counter[int] = field(default_factory=Counter)
     dtmf: DtmfReceiver | None = None
 
-    def feed(self, frame: int, time: float, data: bytes) -> None:
-        """Account one packet (``data`` is at least a 12-octet version-2 header)."""
+    def feed(self, frame: int, time: float, data: bytes, early: bool = False) -> None:
+        """Account one packet (``data`` is at least a 12-octet version-2 header); ``early``
+        when it was sent before the call's first 2xx (early media, RFC 3960)."""
         b0, b1, seq, ts, _ = _HEADER.unpack_from(data)
         pt = b1 & 0x7F
         if not self.packets:
@@ -160,6 +163,8 @@ class RtpStream:
         self.packets += 1
         self.last_time = time
         self.pt_counts[pt] += 1
+        if early:
+            self.early_pt_counts[pt] += 1
         self._sequence(seq)
         mapping = self.target.rtpmap.get(pt)
         encoding = mapping[0].upper() if mapping else ""
@@ -275,4 +280,5 @@ class RtpStream:
             mos=mos(self.loss_percent, self.jitter_ms, self.codec, self.target.ptime or 20)
             if audio else None,
             dtmf=self.dtmf.digits if self.dtmf else "",
-            first_time=self.first_time, last_time=self.last_time)
+            first_time=self.first_time, last_time=self.last_time,
+            early_payload_types=dict(self.early_pt_counts))

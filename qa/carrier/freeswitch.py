@@ -27,7 +27,8 @@ answer              ``set absolute_codec_string`` (route codecs), early media:
                     max_call_s), ``sched_transfer`` to ``voipqa-rtp-stopped``
                     (rtp_stop_after_s: ``park``, which sends no RTP), then the media:
                     echo: ``echo``; silence: ``send_silence_when_idle=-1`` + ``sleep``;
-                    tone: ``tone_stream://%(1000,0,1000);loops=-1``
+                    tone: ``tone_stream://%(1000,0,1000);loops=-1``; none: ``park``
+                    (no RTP); ``rtp_payload_type`` is a native-carrier fault, not rendered
 collect_dtmf        ``start_dtmf`` (in-band detection), then ``read`` collects RFC 2833,
                     INFO and in-band digits into ``voipqa_dtmf_heard`` (in the JSON CDR)
                     with the silence/tone as the prompt; echo routes cannot ``read``
@@ -267,7 +268,9 @@ def _answer(cond: ET.Element, route: Route, plan: NumberPlan) -> None:
         _act(cond, "set", "send_silence_when_idle=-1")
     if route.early_media:
         _act(cond, "pre_answer")
-        if route.ring_s > 0:
+        if route.ring_s > 0 and route.media == "tone":  # early media that carries sound: the tone
+            _act(cond, "playback", f"tone_stream://%(1000,0,1000);loops={max(1, round(route.ring_s))}")
+        elif route.ring_s > 0:
             _act(cond, "sleep", _ms(route.ring_s))
     else:
         _ringing(cond, route.ring_s)
@@ -282,6 +285,9 @@ def _answer(cond: ET.Element, route: Route, plan: NumberPlan) -> None:
 def _media(cond: ET.Element, route: Route) -> None:
     prompt = {"silence": f"silence_stream://{_HOLD_MS}",
               "tone": "tone_stream://%(1000,0,1000);loops=-1"}.get(route.media)
+    if route.media == "none":                           # the fault: no RTP at all
+        _act(cond, "park")
+        return
     if prompt is None:                                  # echo
         _act(cond, "echo")
         return

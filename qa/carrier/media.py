@@ -84,7 +84,7 @@ def _canonical(codec: str) -> str:
 class MediaSpec:
     """What the media endpoint of one call does (built by the UAS from route + SDP)."""
 
-    mode: str = "echo"                      # echo | silence | tone
+    mode: str = "echo"                      # echo | silence | tone | none (sends nothing: a fault)
     codec: str = "PCMU"                     # the negotiated audio codec (first in the answer)
     payload_type: int | None = 0            # its payload type in the answer
     clock_rate: int = 8000                  # its RTP clock rate (a=rtpmap)

@@ -30,7 +30,10 @@ Schema (version 1)::
         ring_s: 0                   # seconds between the provisional and the final response
         early_media: false          # 183 with the SDP answer instead of 180 (media flows)
         media: echo                 # echo (RTP sent back) | silence | tone (1 kHz): generated RTP,
-                                    # 20 ms packets of the negotiated codec at 50 pps
+                                    # 20 ms packets of the negotiated codec at 50 pps | none: no
+                                    # RTP at all (a fault: one-way audio, the media path is dead)
+        rtp_payload_type: null      # a fault: generated RTP (silence/tone) carries this payload
+                                    # type instead of the negotiated one (native carrier only)
         hangup_after_s: null        # the carrier sends BYE this many seconds after answering
         rtp_stop_after_s: null      # the carrier stops sending RTP after this many seconds
         codecs: [PCMU, PCMA, telephone-event]   # accepted codecs, in preference order
@@ -58,18 +61,18 @@ KNOWN_CODECS: tuple[str, ...] = (
 )
 _CODEC_SPELLING = {name.lower(): name for name in KNOWN_CODECS}
 
-MEDIA_MODES: tuple[str, ...] = ("echo", "silence", "tone")
+MEDIA_MODES: tuple[str, ...] = ("echo", "silence", "tone", "none")
 DEFAULT_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
 
 _TOP_KEYS = {"version", "carrier", "no_route", "max_call_s", "defaults", "routes"}
 _BEHAVIOUR_KEYS = {
     "ring_s", "early_media", "media", "hangup_after_s", "rtp_stop_after_s", "codecs",
-    "collect_dtmf", "ring_forever", "reason",
+    "collect_dtmf", "ring_forever", "reason", "rtp_payload_type",
 }
 _ROUTE_KEYS = _BEHAVIOUR_KEYS | {"prefix", "name", "description", "reject", "carriers", "blackhole"}
 _CARRIER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: route fields that describe an answered call (meaningless on reject/ring-forever/blackhole)
-_ANSWER_ONLY = ("early_media", "hangup_after_s", "rtp_stop_after_s", "media")
+_ANSWER_ONLY = ("early_media", "hangup_after_s", "rtp_stop_after_s", "media", "rtp_payload_type")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Route:
     media: str = "echo"
     hangup_after_s: float | None = None
     rtp_stop_after_s: float | None = None
+    rtp_payload_type: int | None = None   # fault: generated RTP on this PT, not the negotiated one
     codecs: tuple[str, ...] = DEFAULT_CODECS
     collect_dtmf: bool = True
     carriers: tuple[str, ...] = ()
@@ -226,7 +230,17 @@ class _Checker:
                 out[key] = self.codecs(fld, value)
             elif key == "reason":
                 out[key] = self.text(fld, value)
+            elif key == "rtp_payload_type":
+                out[key] = self.payload_type(fld, value)
         return out
+
+    def payload_type(self, fld: str, value: Any) -> int | None:
+        """An RTP payload type, 0-127 (RFC 3550 §5.1: 7 bits), or null."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
+            raise self.fail(fld, f"{value!r} is not an RTP payload type (0-127)")
+        return value
 
 
 def parse_plan(data: Any, path: str = "numberplan.yaml") -> NumberPlan:

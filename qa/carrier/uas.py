@@ -907,6 +907,8 @@ def _media_spec(route: Route, answer: Any, remote: Addr | None) -> MediaSpec:
             codec, pt, clock = name, fmt_pt, rtpmap.clock_rate
         if route.collect_dtmf and name.upper() in ("PCMU", "PCMA"):
             inband.append((fmt_pt, name.upper()))
+    if route.rtp_payload_type is not None:   # the fault: the codec's frames, the wrong PT
+        pt = route.rtp_payload_type
     return MediaSpec(mode=route.media, codec=codec, payload_type=pt, clock_rate=clock, dtmf_pt=dtmf_pt,
                      inband=tuple(inband), remote=remote)
 

@@ -13,9 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from qa.cases.record import CallRecord
+from qa.errors import BadInput
 
 #: How far apart two witnesses' durations may be (DESIGN: CDR duration within ±1 s).
 DURATION_TOLERANCE_S = 1.0
+
+#: What the wire witness expects of an answered call's RTP (``Expectation.media``):
+#: ``both`` RTP each way on negotiated payload types; ``early`` as well RTP from the carrier
+#: before the 2xx (early media, RFC 3960); ``any`` not judged, for a case whose point is the
+#: absence of media. ``None`` (the default) is ``both`` when the customer sends RTP, else
+#: only the payload types are judged (test customers often send no media).
+MEDIA_EXPECTATIONS = ("both", "early", "any")
+
+#: Characters of a failure's first line. ``voipqa run``'s summary shows the first 160
+#: characters of a case's first line, and a case with a ladder link gets ``*HTML* `` before
+#: it and ``<br>`` after it (12 more): so a first line of 148 is never cut mid-word there.
+#: Every check follows in full, one per line.
+HEADLINE_CHARS = 148
 
 
 @dataclass(frozen=True)
@@ -26,15 +40,70 @@ class Expectation:
     carrier_sees: bool | None = None
     duration_tolerance_s: float = DURATION_TOLERANCE_S
     check_cdr: bool = True  # False for requests that are not calls (REGISTER)
+    media: str | None = None  # one of MEDIA_EXPECTATIONS, judged by the wire witness after the run
+
+    def __post_init__(self) -> None:
+        if self.media is not None and self.media not in MEDIA_EXPECTATIONS:
+            raise BadInput(f"media expectation {self.media!r} is not one of {', '.join(MEDIA_EXPECTATIONS)}")
+
+    def to_json(self, media: str | None = None) -> dict[str, object]:
+        """The record's ``expect``: what the verdict was judged against, so a record explains
+        itself (a passing 403 is a 403 the case asked for). ``media`` is what the wire
+        witness expects once defaults are applied (``None``: not judged)."""
+        return {"final_code": self.final_code, "carrier_sees": self.carrier_sees, "cdr": self.check_cdr,
+                "media": media if media is not None else self.media}
+
+
+def failure_message(reasons: list[str], limit: int = HEADLINE_CHARS) -> str:
+    """Every failing check, readable at a glance: a first line of at most ``limit``
+    characters cut only between checks, ending "(+N more)" when some did not fit, then
+    every check in full, one per line. A summary that shows the first line never cuts a
+    word; the report shows the rest."""
+    if not reasons:
+        return ""
+    headline = _headline(reasons, limit)
+    if len(reasons) == 1 and headline == reasons[0]:
+        return headline
+    return headline + "\n" + "\n".join(f"- {r}" for r in reasons)
+
+
+def reasons_of(message: str) -> tuple[list[str], list[str]]:
+    """The checks in a :func:`failure_message` (or in any one-line message), and the
+    message's other lines (context such as the call's id), so more checks can be added."""
+    lines = message.splitlines()
+    listed = [line[2:] for line in lines[1:] if line.startswith("- ")]
+    context = [line for line in lines[1:] if not line.startswith("- ")]
+    return (listed or lines[:1]), context
+
+
+def _headline(reasons: list[str], limit: int) -> str:
+    shown: list[str] = []
+    for i, reason in enumerate(reasons):
+        more = len(reasons) - i - 1
+        tail = f" (+{more} more)" if more else ""
+        line = "; ".join(shown + [reason]) + tail
+        if len(line) > limit:
+            break
+        shown.append(reason)
+    more = len(reasons) - len(shown)
+    if not shown:  # the first check alone is too long: cut it between words
+        suffix = f"… (+{more - 1} more)" if more > 1 else "…"
+        cut = reasons[0][:limit - len(suffix)].rsplit(" ", 1)[0]
+        return cut + suffix
+    return "; ".join(shown) + (f" (+{more} more)" if more else "")
 
 
 def final_code(record: CallRecord, expected: int) -> list[str]:
     """The customer got the expected final response."""
     if record.final_code == expected:
         return []
+    why = _customer(record, "problem") or _customer(record, "error")
     if record.final_code is None:
-        return [f"customer: no final response, expected {expected}"]
-    return [f"customer: final response {record.final_code}, expected {expected}"]
+        seen = [str(code) for code in _customer(record, "provisional", []) or []]
+        said = "; ".join(([f"received only {', '.join(seen)}"] if seen else []) + ([why] if why else []))
+        return [f"customer: no final response{f' ({said})' if said else ''}, expected {expected}"]
+    after = f" ({why})" if why else ""
+    return [f"customer: final response {record.final_code}{after}, expected {expected}"]
 
 
 def carrier_saw(record: CallRecord, expected: bool) -> list[str]:

@@ -10,12 +10,21 @@ as one item too, alone, after every other item has finished. Cases tagged ``long
 start first.
 The per-case outputs are merged into one output.xml/log/report/xunit as if one Robot
 process had run them all, with the wall time of the whole run.
+
+A run can be told to stop (``StopRequest``, set from a signal handler): no item starts
+after that, the running Robot processes get SIGTERM (Robot then ends its case and writes
+its output; SIGKILL to its process group after ``STOP_GRACE_S``) and ``run_items``
+returns the items that had finished, so the reports hold exactly those. Each Robot
+process runs in its own session: a terminal's Ctrl-C reaches voipqa only, which stops
+its children itself, once, in that order; if voipqa is SIGKILLed, the kernel sends each
+Robot process SIGTERM (``die_with_parent``), so none outlives the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -27,11 +36,40 @@ from robot.reporting import ResultWriter
 from robot.running import TestSuiteBuilder
 
 from qa.errors import BadInput
+from qa.tools import die_with_parent
 
 SERIAL_METADATA = "Execution"
 LONG_TAG = "long"
 #: Execution modes that make a suite one item: in order, and in order and alone.
 SUITE_MODES = ("serial", "exclusive")
+#: Seconds a Robot process gets to end its case after SIGTERM before its group is killed.
+STOP_GRACE_S = 20.0
+
+
+class StopRequest:
+    """A request to end the run early, made from a signal handler (any thread-safe caller).
+
+    ``signum`` is the first signal that asked. While ``run_items`` runs, it registers a
+    wake-up so the request is seen at once; before and after, the caller checks
+    ``requested``.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._wake: Callable[[], None] | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def request(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self._wake is not None:
+            self._wake()
+
+    def attach(self, wake: Callable[[], None] | None) -> None:
+        self._wake = wake
 
 
 @dataclass(frozen=True)
@@ -96,41 +134,91 @@ async def _run_one(item: WorkItem, sources: list[Path], parts: Path, index: int,
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(*_argv(item, sources, output), stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.PIPE)
+                                                    stderr=asyncio.subprocess.PIPE, start_new_session=True,
+                                                    preexec_fn=die_with_parent)
         try:
             _, err = await proc.communicate()
         except asyncio.CancelledError:
-            proc.terminate()
-            await proc.wait()
+            await asyncio.shield(stop_process(proc))
             raise
         if proc.returncode >= 250 and err:
             sys.stderr.write(err.decode(errors="replace"))
         return ItemResult(item, output, proc.returncode, time.monotonic() - started)
 
 
-async def run_items(items: list[WorkItem], sources: list[Path], parts: Path, parallel: int,
-                    on_done: Callable[[ItemResult, int, int], None] | None = None) -> list[ItemResult]:
-    """Run every item, at most ``parallel`` at once, then the exclusive ones alone, one by
-    one; ``on_done`` reports progress."""
-    parts.mkdir(parents=True, exist_ok=True)
+async def stop_process(proc: asyncio.subprocess.Process, grace_s: float = STOP_GRACE_S) -> None:
+    """End a Robot process as Ctrl-C would (SIGTERM: it ends its case, its library stops its
+    SIPp), then SIGKILL whatever is left in its process group."""
+    if proc.returncode is None:
+        _signal_group(proc.pid, signal.SIGTERM, leader_only=True)
+        try:
+            await asyncio.wait_for(proc.wait(), grace_s)
+        except asyncio.TimeoutError:
+            pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
+def _signal_group(pid: int, signum: int, leader_only: bool = False) -> None:
+    try:
+        if leader_only:
+            os.kill(pid, signum)
+        else:
+            os.killpg(pid, signum)  # the process was started as its own group's leader
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _batches(items: list[WorkItem], parallel: int) -> list[tuple[list[tuple[int, WorkItem]], int]]:
+    """The shared items at ``parallel`` at once, then each exclusive item alone."""
     numbered = list(enumerate(items))
     shared = [(i, item) for i, item in numbered if not item.exclusive]
     alone = [(i, item) for i, item in numbered if item.exclusive]
+    return [(shared, parallel), *(([pair], 1) for pair in alone)]
+
+
+async def run_items(items: list[WorkItem], sources: list[Path], parts: Path, parallel: int,
+                    on_done: Callable[[ItemResult, int, int], None] | None = None,
+                    stop: StopRequest | None = None) -> list[ItemResult]:
+    """Run every item, at most ``parallel`` at once, then the exclusive ones alone, one by
+    one; ``on_done`` reports progress. When ``stop`` is requested the running items are
+    stopped and the finished ones returned (see the module docstring)."""
+    parts.mkdir(parents=True, exist_ok=True)
+    stop = stop or StopRequest()
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    stop.attach(lambda: loop.call_soon_threadsafe(wake.set))
     results: list[ItemResult] = []
-    for batch, width in ((shared, parallel), *(([pair], 1) for pair in alone)):
-        slots = asyncio.Semaphore(max(1, width))
-        tasks = [asyncio.ensure_future(_run_one(item, sources, parts, i, slots)) for i, item in batch]
-        try:
-            for done in asyncio.as_completed(tasks):
-                result = await done
-                results.append(result)
-                if on_done:
-                    on_done(result, len(results), len(items))
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        for batch, width in _batches(items, parallel):
+            if stop.requested:
+                break
+            await _run_batch(batch, width, sources, parts, wake, results, len(items), on_done)
+    finally:
+        stop.attach(None)
     return results
+
+
+async def _run_batch(batch: list[tuple[int, WorkItem]], width: int, sources: list[Path], parts: Path,
+                     wake: asyncio.Event, results: list[ItemResult], total: int,
+                     on_done: Callable[[ItemResult, int, int], None] | None) -> None:
+    """Run one batch until it ends or ``wake`` is set; finished results go to ``results``."""
+    slots = asyncio.Semaphore(max(1, width))
+    tasks = {asyncio.ensure_future(_run_one(item, sources, parts, i, slots)) for i, item in batch}
+    woken = asyncio.ensure_future(wake.wait())
+    pending = set(tasks)
+    try:
+        while pending and not wake.is_set():
+            done, pending = await asyncio.wait(pending | {woken}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(woken)
+            for task in sorted(done - {woken}, key=id):
+                results.append(task.result())
+                if on_done:
+                    on_done(results[-1], len(results), total)
+    finally:
+        for task in (*tasks, woken):
+            task.cancel()
+        await asyncio.gather(*tasks, woken, return_exceptions=True)
 
 
 def merge_outputs(parts: list[Path], output_dir: Path, name: str | None = None) -> Path:

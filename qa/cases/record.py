@@ -18,7 +18,8 @@ from typing import Any, Iterator
 RECORD_FIELDS = (
     "case", "call_id", "from", "to", "transport", "offered_codecs", "answered_codec",
     "started", "answered", "ended", "final_code", "pdd_ms", "setup_ms", "duration_s",
-    "dtmf_sent", "dtmf_heard", "carrier_code", "customer", "carrier", "cdr", "pcap", "verdict", "reasons",
+    "dtmf_sent", "dtmf_heard", "carrier_code", "customer", "carrier", "cdr", "pcap", "expect", "verdict",
+    "reasons",
 )
 
 
@@ -53,6 +54,7 @@ class CallRecord:
     carrier: dict[str, Any] | None = None
     cdr: dict[str, Any] | None = None
     pcap: dict[str, Any] | None = None
+    expect: dict[str, Any] | None = None  # what the verdict was judged against (checks.Expectation.to_json)
     verdict: str = "pending"
     reasons: list[str] = field(default_factory=list)
 

@@ -26,7 +26,7 @@ CONTRACT_FIELDS = ("call_id", "offered_codecs", "answered_codec", "started", "an
                    "final_code", "pdd_ms", "setup_ms", "duration_s")
 #: Customer observations kept in the record's ``customer`` object.
 CUSTOMER_FIELDS = ("method", "final_reason", "challenges", "bye_by", "answered_codecs", "session_expires", "min_se",
-                   "request_bytes", "transport_sent", "retransmissions")
+                   "request_bytes", "transport_sent", "retransmissions", "provisional")
 
 
 def _slug(text: str) -> str:
@@ -74,6 +74,9 @@ class Session:
         record = await self._customer(spec, workdir)
         await asyncio.to_thread(self._join_witnesses, record, spec)
         judge(record, spec.expect)
+        wire = wire_expectation(spec)
+        record.pcap = {"expect": wire}
+        record.expect = spec.expect.to_json(media=wire["media"])
         self.writer.write(record)
         return record
 
@@ -111,6 +114,21 @@ class Session:
             if rows:
                 cdr = {k: v for k, v in rows[-1].items() if k != "raw"}
                 record.cdr = cdr | {"count": len(rows)}
+
+
+def customer_sends_rtp(spec: CallSpec) -> bool:
+    """Whether the customer plays RTP in this call: audio, RFC 4733 events or in-band tones
+    (SIP INFO digits and plain calls send none)."""
+    return spec.kind == "call" and bool(spec.media or (spec.dtmf and spec.dtmf_mode in ("rfc4733", "inband")))
+
+
+def wire_expectation(spec: CallSpec) -> dict:
+    """What the wire witness judges of this call once the run's capture is analysed
+    (``qa.cases.wire.wire_verdict``): kept in the record's ``pcap.expect``. Media is
+    expected both ways when the customer sends RTP, unless the case said otherwise."""
+    rtp = customer_sends_rtp(spec)
+    media = spec.expect.media or ("both" if rtp else None)
+    return {"media": media, "customer_rtp": rtp}
 
 
 def _handling_carrier(lines: list[dict]) -> dict:

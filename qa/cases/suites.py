@@ -1,23 +1,30 @@
 """Running Robot suites as a voipqa run: lab, environment, reports, summary, exit code.
 
 The lab is used if one is running; otherwise one is started for the run (in the
-output directory) and stopped afterwards, also on Ctrl-C.
+output directory) and stopped afterwards, also on Ctrl-C, SIGTERM or a failed start.
+
+Everything a run can reject is checked before anything starts (``preflight``): the
+output directory, the environment, and that the suites and tags select a case; a run
+that would fail every case on the same bad input never starts a lab.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
+import re
+import signal
 from dataclasses import dataclass, field
 import os
 import shutil
 from pathlib import Path
 from typing import Iterator
+from xml.etree import ElementTree
 
-import robot
 from robot.api import ExecutionResult
 
-from qa.cases.parallel import ItemResult, merge_outputs, plan_items, run_items
+from qa.cases.parallel import ItemResult, StopRequest, WorkItem, merge_outputs, plan_items, run_items
 from qa.errors import BadInput
 from qa.ports import LAB_MEDIA_POOL, ephemeral_range
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED, SUITES_DIR
@@ -112,15 +119,61 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
         run.files.extend(capture.stop())
 
 
-def run_suites(suites: list[Path], output: Path, *, env: str | None = None, lab_dir: Path | None = None,
-               include: list[str] | None = None, exclude: list[str] | None = None,
-               tests: list[str] | None = None, parallel: int = 1, echo=print) -> int:
-    """Run the suites; return the number of failed cases (0 = all passed).
+def check_output(output: Path) -> None:
+    """``--output`` must be a directory voipqa can create or write: checked before the run."""
+    path = Path(output)
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"--output {output}: exists and is not a directory")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise BadInput(f"--output {output}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"--output {output}: {existing} is not writable")
 
-    ``parallel`` > 1 runs each case in its own Robot process (``qa.cases.parallel``).
+
+def check_environment(env: str | None) -> None:
+    """An environment file (``--env NAME|FILE``) is read and validated now, passwords
+    included, so a bad one is one line naming the file and field before any case runs.
+    The lab's environment exists once the lab is up."""
+    if env in (None, "lab"):
+        return
+    from qa.config import load_environment
+
+    load_environment(env)
+
+
+def select_items(suites: list[Path], include: list[str] | None, exclude: list[str] | None,
+                 tests: list[str] | None) -> list[WorkItem]:
+    """The run's work items; none selected is bad input naming the filters."""
+    items = plan_items(suites, include, exclude, tests)
+    if not items:
+        given = [f"{flag} {value}" for flag, values in (("--include", include), ("--exclude", exclude),
+                                                        ("--test", tests)) for value in values or ()]
+        where = ", ".join(str(s) for s in suites)
+        raise BadInput(f"{' '.join(given) or 'the suites'}: no case matches in {where}")
+    return items
+
+
+def quiet_robot_console() -> None:
+    """Robot's own "Output: / Log: / Report:" lines would repeat at every report rewrite;
+    voipqa prints the report paths once, in its summary."""
+    from robot.output import LOGGER
+
+    LOGGER.unregister_console_logger()
+
+
+def run_suites(suites: list[Path], output: Path, *, items: list[WorkItem], env: str | None = None,
+               lab_dir: Path | None = None, parallel: int = 1, stop: StopRequest | None = None,
+               echo=print) -> int | None:
+    """Run the items; return the number of failed cases (0 = all passed), or None when
+    the run was stopped before any case finished (then there is no report).
+
+    Each item runs in its own Robot process, ``parallel`` at once (``qa.cases.parallel``).
+    A ``stop`` request ends the run early with the reports of the cases that finished.
     """
     output.mkdir(parents=True, exist_ok=True)
-    (output / "calls.jsonl").unlink(missing_ok=True)  # records of this run only
+    for name in ("calls.jsonl", *REPORT_FILES.values()):
+        (output / name).unlink(missing_ok=True)  # files of this run only
     saved = {k: os.environ.get(k) for k in ("VOIPQA_LAB_DIR", "VOIPQA_OUTPUT", "VOIPQA_ENV")}
     os.environ["VOIPQA_OUTPUT"] = str(output.resolve())
     if lab_dir is not None:
@@ -128,10 +181,7 @@ def run_suites(suites: list[Path], output: Path, *, env: str | None = None, lab_
     if env:
         os.environ["VOIPQA_ENV"] = env
     try:
-        if parallel <= 1:
-            return robot.run(*[str(s) for s in suites], outputdir=str(output), include=include or [],
-                             exclude=exclude or [], test=tests or [], consolecolors="auto", **REPORT_FILES)
-        return _run_parallel(suites, output, include, exclude, tests, parallel, echo)
+        return _run_parallel(suites, output, items, parallel, stop or StopRequest(), echo)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -140,11 +190,8 @@ def run_suites(suites: list[Path], output: Path, *, env: str | None = None, lab_
                 os.environ[key] = value
 
 
-def _run_parallel(suites: list[Path], output: Path, include: list[str] | None, exclude: list[str] | None,
-                  tests: list[str] | None, parallel: int, echo) -> int:
-    items = plan_items(suites, include, exclude, tests)
-    if not items:
-        raise BadInput("no case matches the suites and tags given")
+def _run_parallel(suites: list[Path], output: Path, items: list[WorkItem], parallel: int, stop: StopRequest,
+                  echo) -> int | None:
     cases = sum(i.tests for i in items)
     echo(f"running {cases} cases in {len(items)} Robot processes, {parallel} at a time")
 
@@ -153,8 +200,72 @@ def _run_parallel(suites: list[Path], output: Path, include: list[str] | None, e
         echo(f"[{done:>3}/{total}] {status}  {result.item.name}  ({result.elapsed_s:.1f}s)")
 
     parts = output / "parts"
-    results = asyncio.run(run_items(items, suites, parts, parallel, progress))
+    results = asyncio.run(run_items(items, suites, parts, parallel, progress, stop=stop))
+    if stop.requested:
+        name = signal.Signals(stop.signum).name
+        echo(f"stopped by {name}: {len(results)} of {len(items)} Robot processes had finished; reporting those")
+        results = [r for r in results if r.output.is_file()]
+        if not results:
+            shutil.rmtree(parts, ignore_errors=True)
+            return None
     merged = merge_outputs(sorted(r.output for r in results), output)
     stats = ExecutionResult(str(merged)).statistics.total
     shutil.rmtree(parts, ignore_errors=True)
     return stats.failed
+
+
+def keep_cdr_sources(output: Path, env: str | None, lab_dir: Path | None, echo=print) -> None:
+    """Leave in ``output`` what ``voipqa cdr check --calls output/calls.jsonl`` needs once
+    the lab is stopped or has billed other runs (``qa.cdr.snapshot``). A copy that fails
+    costs the later check, not the run's reports: one line, and the run goes on."""
+    import sqlite3
+
+    try:
+        _keep_cdr_sources(output, env, lab_dir)
+    except (OSError, sqlite3.Error) as exc:
+        echo(f"CDR sources not kept in {output / 'cdr'}: {exc}")
+
+
+def _keep_cdr_sources(output: Path, env: str | None, lab_dir: Path | None) -> None:
+    from qa.cdr import snapshot
+
+    if lab_dir is not None:
+        from qa import lab
+
+        state = lab.load_state(lab_dir)
+        if state is not None and Path(state.cdr_db).is_file():
+            snapshot.snapshot_lab(output, Path(state.cdr_db), state.carrier_cdr)
+    elif env not in (None, "lab"):
+        from qa.config import find_environment
+
+        snapshot.reference_environment(output, find_environment(env))
+
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_LINK_RE = re.compile(r'<a\s[^>]*href="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
+_BREAK_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def plain_message(message: str) -> str:
+    """A Robot message as text: ``*HTML*`` messages lose their markup, links keep their target."""
+    if not message.startswith("*HTML*"):
+        return message
+    text = _BREAK_RE.sub("\n", message[len("*HTML*"):].strip())
+    text = _LINK_RE.sub(lambda m: f"{m.group(2)}: {m.group(1)}", text)
+    return html.unescape(_TAG_RE.sub("", text))
+
+
+def plain_xunit(path: Path) -> None:
+    """Rewrite xunit.xml with plain-text messages: CI test views show them verbatim."""
+    tree = ElementTree.parse(path)
+    changed = False
+    for element in tree.iter():
+        message = element.get("message")
+        if message and message.startswith("*HTML*"):
+            element.set("message", plain_message(message))
+            changed = True
+        if element.text and element.text.startswith("*HTML*"):
+            element.text = plain_message(element.text)
+            changed = True
+    if changed:
+        tree.write(path, encoding="UTF-8", xml_declaration=True)

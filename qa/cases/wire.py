@@ -2,10 +2,22 @@
 
 The run's capture is analysed in one pass (``qa.analysis``); each call record gets a
 ``pcap`` object (DESIGN §6: malformed messages, retransmissions, RTP loss/jitter/MOS,
-digits seen, findings). Malformed SIP/SDP on a call's Call-ID fails that call ("wire:
-…"); other wire findings (one-way audio of a customer that sends no RTP, say) are
-reported, not judged, since test customers often send no media. Every failed call gets
-a ladder diagram, linked from the call record and from its case in the Robot report.
+digits seen, findings). The wire judges, it does not only report. A call fails ("wire:
+…") on:
+
+* malformed SIP/SDP, or a response whose CSeq is not its request's (``call.cseq-mismatch``);
+* RTP on a payload type the two sides did not both list (RFC 3264 §6.1);
+* when the case expects media both ways (the customer sends RTP, or ``media=both``):
+  one-way audio, or no RTP at all on an answered call;
+* when it expects early media (``media=early``, RFC 3960): no RTP from the carrier on a
+  negotiated payload type before the first 200 OK on the wire.
+
+What the case expected is written by the case runner into ``pcap.expect`` (``media``:
+``both``/``early``/``any``/null, ``customer_rtp``) so a run can be judged again offline;
+``any`` opts out of media judging, for cases whose point is the absence of media. Other
+findings (loss, jitter, one-way audio of a customer that sends no RTP) are reported, not
+judged. Every failed call gets a ladder diagram, linked from the call record and from its
+case in the Robot report.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ from pathlib import Path
 
 from qa.analysis.calls import CallSummary
 from qa.analysis.findings import is_malformed
+from qa.analysis.rtp import StreamSummary
+from qa.cases.checks import failure_message, reasons_of
 from qa.cases.record import CallRecord, read_records
 
 LADDER_DIR = "ladders"
@@ -28,6 +42,7 @@ class WireResult:
 
     calls_seen: int = 0
     failed_by_wire: list[str] = field(default_factory=list)
+    reasons: dict[str, list[str]] = field(default_factory=dict)  # case -> the wire's reasons
     ladders: dict[str, Path] = field(default_factory=dict)  # case -> ladder file
     problem: str | None = None
 
@@ -79,24 +94,118 @@ def join_wire(captures: list[Path], calls_file: Path, output: Path) -> WireResul
     result.calls_seen = len(summaries)
     for record in records:
         summary = summaries.get(record.call_id or "")
+        if summary is None and record.call_id and captures and not result.problem:
+            # the capture ran and the call is not in it: a witness missing is a failure, not a pass
+            _missing(record, result)
         if summary is not None:
             _witness(record, summary, result)
             if record.verdict == "fail":
                 path = output / LADDER_DIR / f"{_slug(record.case)}-{_slug(record.call_id or '')}.html"
                 path.parent.mkdir(exist_ok=True)
-                path.write_text(render_ladder(summary))
+                path.write_text(render_ladder(summary, carrier=(record.carrier or {}).get("carrier"),
+                                              reasons=record.reasons))
                 record.pcap["ladder"] = str(path.relative_to(output))
                 result.ladders[record.case] = path
     _rewrite(calls_file, records)
     return result
 
 
-def _witness(record: CallRecord, summary: CallSummary, result: WireResult) -> None:
-    record.pcap = pcap_witness(summary)
-    for line in record.pcap["malformed"][:3]:
-        record.fail("wire", line)
-    if record.pcap["malformed"]:
+def _missing(record: CallRecord, result: WireResult) -> None:
+    reason = "the call is not in the run's capture: the wire witness cannot judge it"
+    record.fail("wire", reason)
+    if record.case not in result.failed_by_wire:
         result.failed_by_wire.append(record.case)
+    result.reasons.setdefault(record.case, []).append(f"wire: {reason}")
+
+
+def _witness(record: CallRecord, summary: CallSummary, result: WireResult) -> None:
+    expect = (record.pcap or {}).get("expect") or {}
+    record.pcap = pcap_witness(summary) | {"expect": expect}
+    reasons = wire_verdict(summary, expect)
+    for reason in reasons:
+        record.fail("wire", reason)
+    if reasons:
+        if record.case not in result.failed_by_wire:
+            result.failed_by_wire.append(record.case)
+        result.reasons.setdefault(record.case, []).extend(f"wire: {r}" for r in reasons)
+
+
+# --- the wire's verdict ------------------------------------------------------------------
+
+#: How many malformed messages of one call are named (the rest are in ``pcap.malformed``).
+MALFORMED_SHOWN = 3
+
+
+def wire_verdict(summary: CallSummary, expect: dict) -> list[str]:
+    """Why the wire fails this call (empty: it does not); ``expect`` is the record's
+    ``pcap.expect``. Each reason is one sentence without the "wire: " prefix."""
+    reasons = [f"frame {f.frame}: {f.rule}: {f.reason}" for f in summary.findings if is_malformed(f)]
+    reasons = reasons[:MALFORMED_SHOWN]
+    reasons += [f"frame {f.frame}: {f.reason}" for f in summary.findings if f.rule == "call.cseq-mismatch"]
+    media = expect.get("media")
+    if summary.kind != "call" or not summary.answered or media == "any":
+        return reasons
+    reasons += payload_type_reasons(summary)
+    if media == "both" or (media == "early" and expect.get("customer_rtp")):
+        reasons += both_ways_reasons(summary)
+    if media == "early":
+        reasons += early_media_reasons(summary)
+    return reasons
+
+
+def hop_packets(streams: list[StreamSummary], direction: str) -> int:
+    """RTP packets ``direction`` (forward: customer→carrier) on the hop that carried most:
+    a platform that relays media (rtpengine) puts each packet on the wire twice."""
+    per_hop: dict[tuple[str, str], int] = {}
+    for st in streams:
+        if st.direction == direction:
+            per_hop[(st.src, st.dst)] = per_hop.get((st.src, st.dst), 0) + st.packets
+    return max(per_hop.values(), default=0)
+
+
+def both_ways_reasons(summary: CallSummary) -> list[str]:
+    """An answered call with media expected: RTP each way (else one-way audio, or none)."""
+    to_carrier, to_customer = hop_packets(summary.streams, "forward"), hop_packets(summary.streams, "backward")
+    if to_carrier and to_customer:
+        return []
+    if not (to_carrier or to_customer):
+        return ["no media: answered call, 0 RTP packets either way"]
+    return [f"one-way audio: carrier→customer {to_customer} RTP packets, customer→carrier {to_carrier}"]
+
+
+def payload_type_reasons(summary: CallSummary) -> list[str]:
+    """RTP on a payload type the two sides did not both list in their SDP: one reason per
+    direction, counting the hop that carried most (a relaying platform repeats the fault)."""
+    negotiated = ", ".join(map(str, summary.negotiated_payload_types)) or "none"
+    wrong: dict[str, dict[int, int]] = {}
+    for st in summary.streams:
+        counts = wrong.setdefault(st.direction, {})
+        for pt in st.unexpected_payload_types:
+            counts[pt] = max(counts.get(pt, 0), st.payload_types.get(pt, 0))
+    return [f"RTP {_side(direction)} on payload type "
+            f"{', '.join(f'{pt} ({n} packets)' for pt, n in sorted(counts.items()))}, negotiated {negotiated}"
+            for direction, counts in sorted(wrong.items()) if counts]
+
+
+def early_media_reasons(summary: CallSummary) -> list[str]:
+    """Early media (RFC 3960): RTP towards the customer on a negotiated payload type,
+    sent before the first 200 OK on the wire."""
+    negotiated = set(summary.negotiated_payload_types)
+    early = [(pt, n) for st in summary.streams if st.direction == "backward"
+             for pt, n in st.early_payload_types.items()]
+    good = sum(n for pt, n in early if pt in negotiated)
+    if good:
+        return []
+    answer = f"the 200 OK (frame {summary.answer_frame})" if summary.answer_frame else "the 200 OK"
+    other = sorted({pt for pt, _ in early})
+    if other:
+        return [f"no early media: RTP carrier→customer before {answer} only on payload type "
+                f"{', '.join(map(str, other))}, negotiated {', '.join(map(str, sorted(negotiated))) or 'none'}"]
+    return [f"no early media: 0 RTP packets carrier→customer before {answer}"]
+
+
+def _side(direction: str) -> str:
+    return "customer→carrier" if direction == "forward" else "carrier→customer"
 
 
 def _rewrite(calls_file: Path, records: list[CallRecord]) -> None:
@@ -111,27 +220,37 @@ def _rewrite(calls_file: Path, records: list[CallRecord]) -> None:
 
 
 def annotate_report(output_xml: Path, result: WireResult, output: Path, *, capture: str) -> None:
-    """Put the wire witness into the Robot reports: capture metadata on the run, a ladder
-    link on each failed case, and a failure for a case whose call was malformed on the wire."""
+    """Put the wire witness into the Robot reports: capture metadata on the run, the wire's
+    reasons on each case it failed (after those the case found itself), a ladder link on
+    each failed case."""
     from robot.api import ExecutionResult
     from robot.reporting import ResultWriter
 
     run = ExecutionResult(str(output_xml))
     run.suite.metadata["Capture"] = capture
     for test in run.suite.all_tests:
+        wire = result.reasons.get(test.name)
+        if wire:
+            test.message = wire_message(test.message if test.status == "FAIL" else "", wire)
+            test.status = "FAIL"
         ladder = result.ladders.get(test.name)
         if ladder is None:
             continue
         link = f'<a href="{ladder.relative_to(output)}">ladder of the call</a>'
-        if test.name in result.failed_by_wire and test.status == "PASS":
-            test.status = "FAIL"
-            test.message = "wire: malformed SIP/SDP on this call"
         test.message = f"*HTML* {_escape(test.message)}<br>{link}"
     ResultWriter(run).write_results(output=str(output_xml), log=str(output / "log.html"),
                                     report=str(output / "report.html"), xunit=str(output / "xunit.xml"))
 
 
+def wire_message(message: str, wire: list[str]) -> str:
+    """A case's failure message with the wire's reasons added: every failing check, the
+    first line cut only between checks (:func:`qa.cases.checks.failure_message`)."""
+    before, context = reasons_of(message)
+    return "\n".join([failure_message(before + [r for r in wire if r not in before])] + context)
+
+
 def _escape(text: str) -> str:
     if text.startswith("*HTML*"):
         return text[len("*HTML*"):].strip()
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("\n", "<br>\n")  # one check per line in the report, too

@@ -10,7 +10,12 @@ Per call (joined on the Call-ID):
 * ``billed_but_failed`` — a failed call with billable seconds;
 * ``carrier_saw_unrouted`` — the carrier has the call but the platform has no CDR of it;
 * ``routed_carrier_never_saw`` — the platform says it routed (answered, or names a
-  carrier) but the carrier never saw the INVITE.
+  carrier) but the carrier never saw the INVITE. A failed call whose case passed is not
+  one: the case expected that failure (e.g. a 503 with every carrier down, where the
+  platform names the carrier it last tried and nobody answered).
+
+Only calls are reconciled: a record whose request was not an INVITE (a REGISTER case)
+has no CDR to find, so it is left out (``Reconciliation.not_calls`` counts them).
 
 For the run: ``orphans`` — platform CDRs in the run's time window whose Call-ID no
 customer placed — and the seconds: billed seconds lost (answered seconds with no CDR,
@@ -106,6 +111,7 @@ class Reconciliation:
     carrier_checked: bool
     window: tuple[float, float] | None
     not_placed: list[str] = field(default_factory=list)  # cases whose call never got a Call-ID
+    not_calls: int = 0  # records that were not calls (REGISTER...): nothing to bill
 
     @property
     def ok(self) -> bool:
@@ -148,6 +154,17 @@ def _brief(row: Row) -> dict[str, Any]:
 # -- the rules ------------------------------------------------------------------------------
 def answered(record: CallRecord) -> bool:
     return record.final_code is not None and 200 <= record.final_code < 300
+
+
+def is_call(record: CallRecord) -> bool:
+    """An INVITE (or a record that does not say): REGISTERs and the like are not billed."""
+    method = (record.customer or {}).get("method")
+    return method in (None, "INVITE")
+
+
+def expected_failure(record: CallRecord) -> bool:
+    """A failed call whose case passed: the case expected this failure."""
+    return not answered(record) and record.verdict == "pass"
 
 
 def customer_seconds(record: CallRecord) -> float | None:
@@ -212,7 +229,7 @@ class _Judge:
             self._answered(record, platform, result)
         else:
             self._failed(record, platform, result)
-        if carrier is not None:
+        if carrier is not None and not expected_failure(record):
             self._routing(platform, carrier, result)
         return result
 
@@ -314,17 +331,23 @@ def _orphans(source: CdrSource | None, window: tuple[float, float] | None, known
 
 
 def reconcile(records: Iterable[CallRecord], platform: CdrSource, carrier: CdrSource | None = None,
-              tolerance_s: float = DURATION_TOLERANCE_S, find_orphans: bool = True) -> Reconciliation:
+              tolerance_s: float = DURATION_TOLERANCE_S, find_orphans: bool = True,
+              known_call_ids: Iterable[str] = ()) -> Reconciliation:
     """Reconcile the customer records of a run with the platform's (and carrier's) CDRs.
 
     ``platform`` and ``carrier`` must give canonical rows (``qa.cdr.open_source``,
     ``qa.cdr.carrier_source``); with ``carrier=None`` the carrier checks are skipped.
     A record seen twice (same Call-ID) counts once, the last one winning.
+    ``known_call_ids`` are the run's other calls (its load runs, checked by their own
+    report): their CDRs are not orphans. Records that are not calls are left out.
     """
     placed: dict[str, CallRecord] = {}
     not_placed: list[str] = []
+    not_calls = 0
     for record in records:
-        if record.call_id:
+        if not is_call(record):
+            not_calls += 1
+        elif record.call_id:
             placed[record.call_id] = record
         else:
             not_placed.append(record.case)
@@ -336,9 +359,10 @@ def reconcile(records: Iterable[CallRecord], platform: CdrSource, carrier: CdrSo
                         None if carrier_rows is None else carrier_rows.get(cid, []))
              for cid, rec in placed.items()]
     window = run_window(placed.values())
-    orphans = _orphans(platform, window, set(ids)) if find_orphans else []
-    carrier_orphans = _orphans(carrier, window, set(ids)) if find_orphans else []
+    known = set(ids) | set(known_call_ids)
+    orphans = _orphans(platform, window, known) if find_orphans else []
+    carrier_orphans = _orphans(carrier, window, known) if find_orphans else []
     return Reconciliation(calls=calls, orphans=orphans, carrier_orphans=carrier_orphans,
                           seconds=total_seconds(calls, orphans),
                           tolerance_s=tolerance_s, carrier_checked=carrier is not None, window=window,
-                          not_placed=not_placed)
+                          not_placed=not_placed, not_calls=not_calls)

@@ -1,7 +1,14 @@
 """``voipqa cdr check``: reconcile a run's calls with the platform's and the carrier's CDRs.
 
-Exit 0 when every call reconciles, 1 on any discrepancy, 2 on bad input (missing calls
-file, bad DSN, unknown column in a mapping: one line naming it).
+Exit 0 when every call reconciles, 1 on any discrepancy, 2 on bad input (missing or
+garbled calls file — the line number named —, bad DSN, unknown column in a mapping: one
+line naming it).
+
+Where the CDRs are, first match wins: ``--source``/``--env``; else what the run left
+beside calls.jsonl (``cdr/sources.json``, ``qa.cdr.snapshot``: a copy of the lab's CDRs
+taken at the end of the run, so the check works after the run stopped its lab); else the
+running lab. Records that are not calls (REGISTER cases) are not reconciled; the run's
+load runs' Call-IDs (``load/**/calls.csv``) are not orphans.
 
 ``--json`` prints one object with these stable keys::
 
@@ -34,7 +41,7 @@ from typing import Any
 
 from rich.table import Table
 
-from qa.cli.output import console
+from qa.cli.output import console, escape, plain
 from qa.errors import BadInput
 
 _TOLERANCE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s)?$")
@@ -84,23 +91,61 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
 
 
 def _records(path: Path) -> list[Any]:
-    from qa.cases.record import read_records
-
     if not path.is_file():
         raise BadInput(f"calls file {path}: no such file")
-    records = list(read_records(path))
+    records = list(read_calls(path))
     if not records:
         raise BadInput(f"calls file {path}: no call records in it")
     return records
 
 
+def read_calls(path: Path) -> list[Any]:
+    """Every record of a calls.jsonl; a line that is not one is bad input naming its number.
+
+    Only an unterminated last line after good records is skipped: that is what a killed
+    run leaves (records are appended whole and flushed one by one); anything else is not
+    a calls file.
+    """
+    from qa.cases.record import CallRecord
+
+    with open(path, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    records = []
+    for number, raw in enumerate(lines, start=1):
+        torn = number == len(lines) and bool(records)  # unterminated, after good records
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or not isinstance(data.get("case"), str):
+                raise ValueError("no \"case\"")
+            records.append(CallRecord.from_json(raw.decode()))
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            if torn:
+                continue
+            raise BadInput(f"calls file {path}: line {number}: not a call record ({_brief_error(exc)})") from None
+    return records
+
+
+def _brief_error(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+
+
 def _sources(args: argparse.Namespace) -> tuple[Any, Any]:
     """The platform source (checked now, so a bad column is exit 2) and the carrier's."""
     from qa.cdr import carrier_source, open_source
+    from qa.cdr.snapshot import find_run_sources
     from qa.config import load_environment
 
-    env = load_environment(args.env) if (args.env or not args.source) else None
     mapping = parse_mapping(args.map)
+    run = None if (args.env or args.source) else find_run_sources(Path(args.calls))
+    if run is not None and run.platform_dsn:
+        platform = open_source(run.platform_dsn, mapping, args.table or run.table, base=run.folder)
+        platform.check()
+        paths = [Path(p) for p in args.carrier] or list(run.carrier)
+        return platform, carrier_source(paths) if paths else None
+    env_name = run.env if run is not None and run.env else args.env
+    env = load_environment(env_name) if (env_name or not args.source) else None
     if env is not None and env.cdr is not None:
         platform = env.cdr.open(args.source, args.table, mapping)
     elif args.source:
@@ -118,7 +163,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     records = _records(Path(args.calls))
     tolerance = parse_tolerance(args.tolerance)
     platform, carrier = _sources(args)
-    result = reconcile(records, platform, carrier, tolerance_s=tolerance, find_orphans=args.orphans)
+    from qa.cdr.snapshot import load_call_ids
+
+    result = reconcile(records, platform, carrier, tolerance_s=tolerance, find_orphans=args.orphans,
+                       known_call_ids=load_call_ids(Path(args.calls)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -127,8 +175,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_report(result: Any, platform: str, carrier: str | None) -> None:
-    console.print(f"platform CDRs: {platform}")
-    console.print(f"carrier CDRs:  {carrier or 'not checked (no carrier.cdr in the env, no --carrier)'}")
+    console.print(f"platform CDRs: {escape(platform)}")
+    console.print(f"carrier CDRs:  {escape(carrier or 'not checked (no carrier.cdr in the env, no --carrier)')}")
+    if result.not_calls:
+        console.print(f"not calls:     {result.not_calls} records (REGISTER...), nothing to bill")
     console.print(_summary(result))
     problems = [c for c in result.calls if c.problems]
     if problems:
@@ -165,7 +215,8 @@ def _problem_table(calls: list[Any]) -> Table:
         table.add_column(column, overflow="fold", no_wrap=column in ("call-id", "problem"))
     for call in calls:
         for problem in call.problems:
-            table.add_row(call.case, call.call_id, problem.kind, problem.field or "", problem.detail)
+            table.add_row(plain(call.case), plain(call.call_id), problem.kind, plain(problem.field),
+                          plain(problem.detail))
     return table
 
 
@@ -174,6 +225,5 @@ def _orphan_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for column in ("call-id", "from", "to", "duration", "code"):
         table.add_column(column, overflow="fold", no_wrap=column == "call-id")
     for row in rows:
-        table.add_row(*(str(row.get(k) if row.get(k) is not None else "") for k in
-                        ("call_id", "from_user", "to_user", "duration", "sip_code")))
+        table.add_row(*(plain(row.get(k)) for k in ("call_id", "from_user", "to_user", "duration", "sip_code")))
     return table

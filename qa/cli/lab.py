@@ -73,7 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     state, already = lab.up(_run_dir(args), seed=Path(args.seed), plan=Path(args.plan),
                             ports=_parse_ports(args.port), shape=args.shape)
-    console.print(("lab already running" if already else "lab up") + f" in {state.run_dir}")
+    console.print(("lab already running" if already else "lab up") + f" in {state.run_dir}", markup=False)
     _print_status(lab.status(Path(state.run_dir)))
     return 0
 
@@ -88,7 +88,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from qa import lab
 
     stopped = lab.down(_run_dir(args))
-    console.print("lab stopped" if stopped else f"no lab running in {_run_dir(args)}")
+    console.print("lab stopped" if stopped else f"no lab running in {_run_dir(args)}", markup=False)
     return 0
 
 
@@ -101,7 +101,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([row.__dict__ for row in rows], default=str, indent=2))
     elif not rows:
-        console.print(f"no lab running in {_run_dir(args)}")
+        console.print(f"no lab running in {_run_dir(args)}", markup=False)
     else:
         _print_status(rows)
     return 0 if rows and all(r.alive for r in rows) else 1

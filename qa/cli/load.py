@@ -17,9 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qa.cli.output import console
+from qa.cli.output import console, escape
 from qa.errors import BadInput
 
+
+
+def _echo(line: object) -> None:
+    """Progress from the run: names, paths and reasons printed as they are, never as markup."""
+    console.print(str(line), markup=False, soft_wrap=True)
 
 def register(sub: argparse._SubParsersAction) -> None:
     load_p = sub.add_parser("load", help="stress, load and soak runs (SIPp driven live, Locust distributed)")
@@ -67,10 +72,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from qa.load.runner import describe_progress
 
         with console.status("starting the load ...") as status:
-            outcome = run_load(req, echo=console.print,
+            outcome = run_load(req, echo=_echo,
                                progress=lambda line: status.update(describe_progress(line)))
     else:
-        outcome = run_load(req, echo=console.print)
+        outcome = run_load(req, echo=_echo)
     print_result(outcome.result, outcome.directory)
     return outcome.exit_code
 
@@ -100,12 +105,13 @@ def print_result(result: dict[str, Any], out: Path) -> None:
         table = Table("criterion", "limit", "value", "", "where")
         for c in result["criteria"]:
             value = "-" if c["value"] is None else f"{c['value']:g}"
-            table.add_row(c["name"], f"{c['limit']:g}", value, "ok" if c["pass"] else "[red]FAIL[/]", c["where"])
+            table.add_row(c["name"], f"{c['limit']:g}", value, "ok" if c["pass"] else "[red]FAIL[/]",
+                          escape(c["where"]))
         console.print(table)
     for reason in result.get("reasons", [])[:5]:
-        console.print(f"  {reason}")
+        console.print(f"  {reason}", markup=False)
     for name in ("load.json", "load.html", "xunit.xml"):
-        console.print(f"  {out / name}")
+        console.print(f"  {out / name}", markup=False)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

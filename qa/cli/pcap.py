@@ -1,8 +1,13 @@
 """``voipqa pcap check | calls | ladder``: what went over the wire (DESIGN §7, §9).
 
-``check`` exits 0 clean, 1 when any error-severity finding exists, 2 when a file is
-unreadable (one line naming it). ``--json`` prints one object per file, one per line,
-as ``docs/pcap-json.md`` documents.
+``check`` exits 0 when no finding reaches ``--fail-on`` (default ``error``: warnings and
+infos are printed but do not fail; ``--fail-on warning`` fails on warnings too), 1 when
+one does, 2 when a file is unreadable, truncated before its first packet or not a
+capture (one line naming it). ``--json`` prints one object per file, one per line, as
+``docs/pcap-json.md`` documents.
+
+Everything printed from a capture (headers, Call-IDs, reasons, file names) is verbatim:
+``qa.cli.output.verbatim`` / ``plain`` keep rich from reading it as markup.
 """
 
 from __future__ import annotations
@@ -14,19 +19,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from qa.cli.output import console
+from qa.cli.output import console, escape, plain, verbatim
 from qa.errors import BadInput, VoipqaError
 
 #: Files smaller than this get no progress bar.
 _PROGRESS_MIN_BYTES = 20 << 20
+#: ``--fail-on`` levels and the finding severities each one fails on.
+FAIL_ON = {"error": ("error",), "warning": ("error", "warning")}
+_CHECK_EPILOG = ("exit status: 0 no finding at or above --fail-on (default error: warnings and infos "
+                 "are reported but do not fail), 1 at least one such finding, 2 a file is missing, "
+                 "unreadable, truncated before its first packet or not a capture")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     pcap = sub.add_parser("pcap", help="check captures: malformed SIP/SDP, failed calls, media")
     pcap_sub = pcap.add_subparsers(dest="pcap_command", required=True)
 
-    check = pcap_sub.add_parser("check", help="findings per file (exit 0 clean, 1 findings, 2 unreadable)")
+    check = pcap_sub.add_parser("check", help="findings per file (exit 0 clean, 1 findings at --fail-on, "
+                                              "2 unreadable)", epilog=_CHECK_EPILOG)
     check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--fail-on", choices=list(FAIL_ON), default="error",
+                       help="lowest finding severity that makes the exit status 1 (default: error; "
+                            "warnings do not fail unless --fail-on warning)")
     check.add_argument("--json", action="store_true", help="one JSON object per file (docs/pcap-json.md)")
     check.add_argument("--second-opinion", choices=["tshark"], default=None,
                        help="also run tshark and list where it disagrees on malformed SIP")
@@ -105,25 +119,31 @@ def _check_one(path: Path, args: argparse.Namespace) -> int:
             doc["second_opinion"] = comparison.to_json()
         print(json.dumps(doc, sort_keys=False))
     else:
-        console.print(rep.summary_table(report))
+        console.print(verbatim(rep.summary_table(report)))
         if report.findings:
-            console.print(rep.findings_table(report, limit=10**9 if args.all_findings else 50))
+            table = rep.findings_table(report, limit=10**9 if args.all_findings else 50)
+            console.print(verbatim(table, markup_columns=("severity",)))
         if comparison is not None:
             _print_comparison(comparison)
-    return report.exit_code
+    return exit_code(report.severity_counts, args.fail_on)
+
+
+def exit_code(severities: dict[str, int], fail_on: str = "error") -> int:
+    """1 when any finding is at or above ``fail_on`` (see FAIL_ON), else 0."""
+    return 1 if any(severities.get(level, 0) for level in FAIL_ON[fail_on]) else 0
 
 
 def _print_comparison(comparison) -> None:
     from rich.table import Table
 
-    table = Table(title=f"second opinion (tshark) on {comparison.file}", title_justify="left")
+    table = Table(title=plain(f"second opinion (tshark) on {comparison.file}"), title_justify="left")
     for col in ("frame", "who", "voipqa", "tshark"):
         table.add_column(col, overflow="fold")
     rows = [(k, "both", "; ".join(a), "; ".join(b)) for k, (a, b) in comparison.both.items()]
     rows += [(k, "voipqa only", "; ".join(v), "") for k, v in comparison.only_voipqa.items()]
     rows += [(k, "tshark only", "", "; ".join(v)) for k, v in comparison.only_tshark.items()]
     for frame, who, ours, theirs in sorted(rows):
-        table.add_row(str(frame), who, ours, theirs)
+        table.add_row(plain(frame), who, plain(ours), plain(theirs))
     if not rows:
         table.add_row("", "agree", "no malformed SIP", "no malformed SIP")
     console.print(table)
@@ -141,8 +161,8 @@ def cmd_calls(args: argparse.Namespace) -> int:
     report = _analyze(path, False, keep_calls=0,
                       on_call=lambda c: kept.append(c) if wanted(c) and len(kept) < 10_000 else None)
     kept.sort(key=lambda c: c.start)
-    console.print(rep.calls_table(kept))
-    console.print(f"{report.calls} calls, {report.dialogs} Call-IDs in {path}")
+    console.print(verbatim(rep.calls_table(kept)))
+    console.print(f"{report.calls} calls, {report.dialogs} Call-IDs in {escape(str(path))}")
     return 0
 
 
@@ -183,5 +203,6 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         out.write_text(render_ladder(found[0]), encoding="utf-8")
     except OSError as exc:
         raise VoipqaError(f"{out}: cannot write: {exc.strerror}") from exc
-    console.print(f"ladder of {args.call_id} ({len(found[0].events)} messages) written to {out}")
+    console.print(f"ladder of {escape(args.call_id)} ({len(found[0].events)} messages) written to "
+                  f"{escape(str(out))}")
     return 0

@@ -39,7 +39,7 @@ def _print_table(reports: list) -> None:
     for report in reports:
         for f in report.findings:
             style = "red" if f.severity == "error" else "yellow"
-            table.add_row(escape(str(report.path)), f"[{style}]{f.severity}[/]", f.rule,
+            table.add_row(escape(str(report.path)), f"[{style}]{f.severity}[/]", escape(f.rule),
                           str(f.offset), escape(f.reason))
         if not report.findings:
             table.add_row(escape(str(report.path)), "[green]ok[/]", "", "", "")

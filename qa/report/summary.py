@@ -71,7 +71,7 @@ def print_summary(summary: RunSummary, output_dir: Path, console: Console | None
     for row in summary.cases:
         style = "green" if row.status == "PASS" else "red" if row.status == "FAIL" else "yellow"
         table.add_row(row.suite, row.name, f"[{style}]{row.status}[/]", f"{row.elapsed_s:.1f}s",
-                      row.message.splitlines()[0][:160] if row.message else "")
+                      row.message.splitlines()[0] if row.message else "")  # bounded, cut between checks
     console.print(table)
     console.print(f"{summary.passed} passed, {summary.failed} failed, "
                   f"{len(summary.cases) - summary.passed - summary.failed} skipped")
@@ -82,5 +82,5 @@ def print_summary(summary: RunSummary, output_dir: Path, console: Console | None
     for name in ("report.html", "log.html", "output.xml", "xunit.xml", "calls.jsonl"):
         path = output_dir / name
         if path.exists():
-            console.print(f"  {name:12} {path}")
+            console.print(f"  {name:12} {path}", markup=False)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
+from datetime import timedelta
+from typing import Literal
 
 from robot.api import logger
 from robot.api.deco import keyword
@@ -20,11 +22,22 @@ def _test_name() -> str | None:
         return None
 
 
-def _expectation(expect: str | int | None, carrier_sees: str | bool | None, check_cdr: bool = True) -> Expectation:
+def _expectation(expect: str | int | None, carrier_sees: str | bool | None, check_cdr: bool = True,
+                 media: str | None = None) -> Expectation:
     code = None if expect in (None, "", "any", "ANY") else int(expect)
     sees = carrier_sees if isinstance(carrier_sees, bool) or carrier_sees is None else (
         str(carrier_sees).lower() in ("true", "yes", "1"))
-    return Expectation(final_code=code, carrier_sees=sees, check_cdr=check_cdr)
+    return Expectation(final_code=code, carrier_sees=sees, check_cdr=check_cdr, media=media or None)
+
+
+Transport = Literal["udp", "tcp", "tls"]
+DtmfMode = Literal["rfc4733", "info", "inband"]
+MediaExpectation = Literal["both", "early", "any"]
+
+
+def _seconds(value: timedelta | str | float) -> float:
+    """Robot time (``3s``, ``1 min``) or a timedelta, in seconds."""
+    return value.total_seconds() if isinstance(value, timedelta) else timestr_to_secs(value)
 
 
 def _codecs(codecs: str | None) -> tuple[str, ...]:
@@ -44,49 +57,78 @@ class CallKeywords:
         """Use environment ``env`` (default: the running native lab)."""
         self.ctx.connect(env)
 
-    def _spec(self, case: str | None, caller: str, callee: str, *, expect: str | int | None = 200,
-              carrier_sees: str | bool | None = None, password: str | None = None, transport: str = "udp",
-              duration: str = "1s", timeout: str = "30s", codecs: str | None = None, kind: str = "call",
-              local_ip: str | None = None, dtmf: str = "", dtmf_mode: str = "rfc4733", media: str | None = None,
-              session_expires: str | int | None = None, padding: str | int = 0,
-              cancel_after: str | None = None) -> CallSpec:
+    def _spec(self, case: str | None, caller: str, callee: str, *, expect: int | str | None = 200,
+              carrier_sees: bool | None = None, password: str | None = None, transport: Transport = "udp",
+              duration: timedelta | str = "1s", timeout: timedelta | str = "30s", codecs: str | None = None,
+              kind: str = "call", local_ip: str | None = None, dtmf: str = "", dtmf_mode: DtmfMode = "rfc4733",
+              media: str | None = None, session_expires: int | None = None, padding: int = 0,
+              cancel_after: timedelta | str | None = None, expect_media: MediaExpectation | None = None) -> CallSpec:
         return CallSpec(case=case or _test_name() or f"{caller}->{callee}", from_user=str(caller), to=str(callee),
-                        password=password, transport=transport.lower(), duration_s=timestr_to_secs(duration),
-                        timeout_s=timestr_to_secs(timeout), codecs=_codecs(codecs), kind=kind,
-                        expect=_expectation(expect, carrier_sees, check_cdr=kind != "register"),
+                        password=password, transport=transport.lower(), duration_s=_seconds(duration),
+                        timeout_s=_seconds(timeout), codecs=_codecs(codecs), kind=kind,
+                        expect=_expectation(expect, carrier_sees, check_cdr=kind != "register",
+                                            media=expect_media),
                         local_ip=local_ip, dtmf=str(dtmf), dtmf_mode=dtmf_mode.lower(), media=media,
                         session_expires=int(session_expires) if session_expires not in (None, "") else None,
                         padding=int(padding),
-                        cancel_after_s=timestr_to_secs(cancel_after) if cancel_after else None)
+                        cancel_after_s=_seconds(cancel_after) if cancel_after else None)
 
     def _log(self, record: CallRecord) -> CallRecord:
         logger.info(self.ctx.mask(record.to_json()))
         return record
 
     @keyword
-    def place_call(self, caller: str, callee: str, expect: str | int | None = 200,
-                   carrier_sees: str | bool | None = None, case: str | None = None, **options: str) -> CallRecord:
+    def place_call(self, caller: str, callee: str, expect: int | str | None = 200, carrier_sees: bool | None = None,
+                   case: str | None = None, *, password: str | None = None, transport: Transport = "udp",
+                   duration: timedelta | str = "1s", timeout: timedelta | str = "30s", codecs: str | None = None,
+                   dtmf: str = "", dtmf_mode: DtmfMode = "rfc4733", media: str | None = None,
+                   expect_media: MediaExpectation | None = None, session_expires: int | None = None,
+                   padding: int = 0, cancel_after: timedelta | str | None = None,
+                   local_ip: str | None = None) -> CallRecord:
         """Place a call from account ``caller`` to ``callee``, wait for it to end, return its record.
 
-        ``expect`` is the final response the customer should get (``any``: not judged);
-        ``carrier_sees`` whether the INVITE should reach the carrier. Options:
-        ``password`` (default: the environment's), ``transport`` udp|tcp|tls, ``duration``
-        (talk time, e.g. 3s), ``timeout``, ``codecs`` (offer, e.g. PCMA,telephone-event),
-        ``dtmf`` digits with ``dtmf_mode`` rfc4733|info|inband, ``media`` (send RTP in this
-        codec), ``session_expires`` (RFC 4028 seconds), ``padding`` (bytes added to the
-        INVITE), ``cancel_after`` (CANCEL this long after ringing starts), ``local_ip``
-        (bind the customer here).
+        - ``expect``: the final response the customer should get (``any``: not judged).
+        - ``carrier_sees``: whether the INVITE should reach the carrier (default: when ``expect`` is 2xx).
+        - ``case``: the name in calls.jsonl (default: the test's name).
+        - ``password``: default the environment's for ``caller``.
+        - ``transport``: ``udp``, ``tcp`` or ``tls``.
+        - ``duration``: talk time after the answer (Robot time: ``3s``); ``timeout``: the whole call.
+        - ``codecs``: the offer, e.g. ``PCMA,telephone-event``.
+        - ``dtmf`` digits sent with ``dtmf_mode`` ``rfc4733``, ``info`` or ``inband``.
+        - ``media``: the codec the customer sends RTP in (``none``: no RTP).
+        - ``expect_media``: what the wire witness expects of the RTP: ``both`` ways, ``early``
+          (from the carrier before the 200 OK) or ``any`` (not judged).
+        - ``session_expires``: RFC 4028 Session-Expires, seconds.
+        - ``padding``: bytes added to the INVITE (over the UDP limit: TCP).
+        - ``cancel_after``: CANCEL this long after ringing starts.
+        - ``local_ip``: bind the customer here (allow-list cases).
+
+        Example: ``${call}=    Place Call    1001    15550001234    codecs=PCMA    duration=3s``
         """
-        spec = self._spec(case, caller, callee, expect=expect, carrier_sees=carrier_sees, **options)
+        spec = self._spec(case, caller, callee, expect=expect, carrier_sees=carrier_sees, password=password,
+                          transport=transport, duration=duration, timeout=timeout, codecs=codecs, dtmf=dtmf,
+                          dtmf_mode=dtmf_mode, media=media, expect_media=expect_media,
+                          session_expires=session_expires, padding=padding, cancel_after=cancel_after,
+                          local_ip=local_ip)
         return self._log(self.ctx.session.place(spec))
 
     @keyword
-    def start_call(self, alias: str, caller: str, callee: str, expect: str | int | None = 200,
-                   carrier_sees: str | bool | None = None, **options: str) -> None:
-        """Like `Place Call`, but return at once; collect it with `Wait For Call`."""
+    def start_call(self, alias: str, caller: str, callee: str, expect: int | str | None = 200,
+                   carrier_sees: bool | None = None, *, password: str | None = None, transport: Transport = "udp",
+                   duration: timedelta | str = "1s", timeout: timedelta | str = "30s", codecs: str | None = None,
+                   dtmf: str = "", dtmf_mode: DtmfMode = "rfc4733", media: str | None = None,
+                   expect_media: MediaExpectation | None = None, session_expires: int | None = None,
+                   padding: int = 0, cancel_after: timedelta | str | None = None,
+                   local_ip: str | None = None) -> None:
+        """Like `Place Call` (same options), but return at once; collect it with `Wait For Call`.
+        Calls started together run concurrently."""
         if alias in self._pending:
             raise ValueError(f"a call named {alias!r} is already running")
-        spec = self._spec(alias, caller, callee, expect=expect, carrier_sees=carrier_sees, **options)
+        spec = self._spec(alias, caller, callee, expect=expect, carrier_sees=carrier_sees, password=password,
+                          transport=transport, duration=duration, timeout=timeout, codecs=codecs, dtmf=dtmf,
+                          dtmf_mode=dtmf_mode, media=media, expect_media=expect_media,
+                          session_expires=session_expires, padding=padding, cancel_after=cancel_after,
+                          local_ip=local_ip)
         self._pending[alias] = self.ctx.session.start(spec)
 
     @keyword

@@ -9,12 +9,14 @@ from robot.api import logger
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 from robotlibcore import DynamicCore
 
+from qa import __version__
 from qa.cases import Session
 from qa.config import Environment, load_environment
 from qa.robot.calls import CallKeywords
 from qa.robot.labctl import LabKeywords
 from qa.robot.load import LoadKeywords
 from qa.robot.pcap import PcapKeywords
+from qa.robot.scenario import ScenarioKeywords
 from qa.robot.tls import TlsKeywords
 from qa.robot.witnesses import WitnessKeywords
 
@@ -64,12 +66,32 @@ class LibraryContext:
 
 
 class VoipQA(DynamicCore):
-    """Keywords to place calls through the platform under test and judge them.
+    """Place real calls through the SIP platform under test and judge each one on four
+    witnesses: what the customer saw, what the carrier saw, what the platform billed (its
+    CDR) and what crossed the wire (the run's capture).
 
-    Import with ``Library    qa.robot.VoipQA`` (optionally ``env=NAME``; default the
-    running native lab, or ``VOIPQA_ENV``).
+    Import with ``Library    qa.robot.VoipQA`` (optionally ``env=NAME``: an environment
+    name or file; default the running native lab, or ``$VOIPQA_ENV``). Run suites with
+    ``voipqa run``, which starts the lab, the capture and the cases concurrently.
+
+    = Examples =
+
+    | ${call}=    `Place Call`    1001    15550001234    codecs=PCMA,telephone-event    duration=3s
+    | `Call Should Pass`    ${call}
+    | ${blocked}=    `Place Call`    1001    1900555000    expect=403    carrier_sees=${FALSE}
+    | `Start Call`    a    1001    15550001234
+    | `Start Call`    b    1002    15550001234
+    | ${a}=    `Wait For Call`    a
+    | ${summary}=    `Run Load Profile`    smoke.yaml
+    | `Load Criteria Should Pass`    ${summary}
+    | `Run SIPp Scenario`    my-scenarios/uac.xml    expect=200
+
+    A keyword that judges a call fails with every failing check, one per line, each named
+    by its witness (``customer:``, ``carrier:``, ``platform:``, ``wire:``). Passwords and
+    digest responses never reach the log.
     """
 
+    ROBOT_LIBRARY_VERSION = __version__
     ROBOT_LIBRARY_SCOPE = "GLOBAL"
     ROBOT_LISTENER_API_VERSION = 3
 
@@ -77,7 +99,8 @@ class VoipQA(DynamicCore):
         self.ctx = LibraryContext(env)
         self.ROBOT_LIBRARY_LISTENER = self
         super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), LabKeywords(self.ctx),
-                          TlsKeywords(self.ctx), PcapKeywords(self.ctx), LoadKeywords(self.ctx)])
+                          TlsKeywords(self.ctx), PcapKeywords(self.ctx), LoadKeywords(self.ctx),
+                          ScenarioKeywords(self.ctx)])
 
     def close(self) -> None:
         """Listener hook: the library's last suite ended; stop calls still running."""

@@ -15,8 +15,13 @@ from qa.cases import CallRecord, checks
 
 
 def _assert(reasons: list[str], record: CallRecord) -> None:
-    if reasons:
-        raise AssertionError(f"call {record.call_id} ({record.case}): " + "; ".join(reasons))
+    """Fail with every check that failed: this keyword's, then the others the record's
+    verdict already holds (a case stops at its first failing keyword, and the root cause
+    is often another witness). The first line is cut only between checks."""
+    if not reasons:
+        return
+    others = [r for r in record.reasons if r not in reasons] if record.verdict == "fail" else []
+    raise AssertionError(checks.failure_message(reasons + others) + f"\ncall {record.call_id} ({record.case})")
 
 
 def _codes(text: str | int) -> list[int]:

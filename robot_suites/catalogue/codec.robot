@@ -42,7 +42,7 @@ RTP Uses The Negotiated Payload Type
     Call Should Pass    ${call}
 
 Early Media Carries The Negotiated Codec Before The Answer
-    ${call}=    Place Call    ${ALICE}    ${EARLY_MEDIA}    codecs=PCMA,PCMU,telephone-event    expect=200
+    ${call}=    Place Call    ${ALICE}    ${EARLY_MEDIA}    codecs=PCMA,PCMU,telephone-event    expect=200    expect_media=early
     Answered Codec Should Be    ${call}    PCMA
     Post Dial Delay Should Be At Most    ${call}    1s
     Setup Time Should Be At Least    ${call}    2s

@@ -83,3 +83,25 @@ def test_smoke_through_an_env_file_then_cdr_check(tmp_path):
         assert f"billed seconds lost {lost:.2f}" in text
     finally:
         lab.down(run_dir)
+
+
+def test_cdr_check_of_a_run_needs_nothing_but_its_calls_file(tmp_path):
+    """The README's second command after the first: ``voipqa cdr check --calls
+    results/calls.jsonl`` alone, after the run stopped the lab it started. The run left
+    its CDRs beside calls.jsonl; REGISTER cases are not calls; every call reconciles."""
+    out = tmp_path / "out"
+    no_lab = tmp_path / "no-lab-here"
+    proc = voipqa("run", str(SMOKE), str(ROOT / "robot_suites" / "catalogue" / "auth.robot"), "--output", str(out),
+                  variables={}, lab_dir=no_lab)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert not (out / "lab" / "lab.json").exists()  # the run's lab is stopped
+    assert (out / "cdr" / "sources.json").is_file()
+    check = voipqa("cdr", "check", "--calls", str(out / "calls.jsonl"), "--json", variables={}, lab_dir=no_lab)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-2000:]
+    report = json.loads(check.stdout)
+    assert report["ok"] and report["carrier_checked"]
+    registers = sum('"method": "REGISTER"' in line for line in (out / "calls.jsonl").read_text().splitlines())
+    assert registers >= 2 and report["totals"]["calls"] == report["totals"]["ok"]
+    assert report["totals"]["calls"] == len((out / "calls.jsonl").read_text().splitlines()) - registers
+    text = voipqa("cdr", "check", "--calls", str(out / "calls.jsonl"), variables={}, lab_dir=no_lab)
+    assert text.returncode == 0 and "all calls reconciled" in text.stdout

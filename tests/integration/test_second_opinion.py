@@ -15,7 +15,7 @@ from qa.analysis.tshark import parse_fields, second_opinion, tshark_argv
 from qa.capture import PcapError
 from qa.cli import main
 from qa.tools import have_tool
-from qa.paths import CORPUS
+from tests.corpus import CORPUS
 
 CORPUS = CORPUS / "pcaps"
 FILES = sorted(p for p in CORPUS.glob("*") if p.suffix in (".pcap", ".pcapng", ".cap"))
@@ -36,6 +36,7 @@ def test_argv_decodes_voipqa_sip_ports_as_sip():
     assert "tcp.port==5060,sip" not in argv
 
 
+@pytest.mark.corpus("pcaps")
 def test_corpus_second_opinion():
     started = time.monotonic()
     seen = {}
@@ -54,6 +55,7 @@ def test_corpus_second_opinion():
     assert time.monotonic() - started < 120
 
 
+@pytest.mark.corpus("pcaps")
 def test_cli_second_opinion_json(capsys):
     code = main(["pcap", "check", str(CORPUS / "sip_sctp.pcap"), "--json", "--second-opinion", "tshark"])
     doc = json.loads(capsys.readouterr().out)

@@ -14,7 +14,8 @@ from qa.analysis.engine import analyze
 from qa.analysis.findings import SEVERITIES
 from qa.capture.writer import udp_packet, write_pcap
 from qa.rtp import DtmfEvent, RtpPacket
-from qa.paths import CORPUS as SHARED_CORPUS
+from tests.corpus import CORPUS as SHARED_CORPUS
+from tests.corpus import corpus_params, require_corpus
 
 CORPUS = SHARED_CORPUS / "pcaps"
 CALLER, PROXY = ("10.1.0.1", 5062), ("10.1.0.2", 5060)
@@ -157,11 +158,12 @@ def _index() -> dict[str, dict[str, str]]:
         return {row["file"]: row for row in csv.DictReader(fh, delimiter="\t")}
 
 
-CORPUS_FILES = sorted(_index()) if (CORPUS / "INDEX.tsv").exists() else []
+CORPUS_FILES = corpus_params(lambda: sorted(_index()), "pcaps")
 
 
 @pytest.fixture(scope="module")
 def corpus_reports():
+    require_corpus("pcaps")
     cache: dict[str, object] = {}
 
     def get(name: str):

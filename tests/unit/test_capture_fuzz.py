@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from qa.capture import CaptureProblem, CaptureReader, Payload, PcapError
 from qa.capture.writer import ethernet, fragment_ipv4, tcp_packet, udp_packet, write_pcap, write_pcapng
-from qa.paths import CORPUS
+from tests.corpus import CORPUS
 
 CORPUS = CORPUS / "pcaps"
 TMP = Path(tempfile.mkdtemp(prefix="voipqa-capture-fuzz-"))
@@ -170,7 +170,7 @@ SMALL_CORPUS = sorted(p for p in CORPUS.glob("*") if p.suffix in (".pcap", ".pca
                       and p.stat().st_size < 60_000) if CORPUS.exists() else []
 
 
-@pytest.mark.skipif(not SMALL_CORPUS, reason="corpus not present")
+@pytest.mark.corpus("pcaps")
 @FAST
 @given(data=st.data())
 def test_mutated_corpus_files(data: st.DataObject) -> None:
@@ -178,7 +178,7 @@ def test_mutated_corpus_files(data: st.DataObject) -> None:
     consume(write(data.draw(mutated(seed))))
 
 
-@pytest.mark.skipif(not SMALL_CORPUS, reason="corpus not present")
+@pytest.mark.corpus("pcaps")
 @FAST
 @given(data=st.data())
 def test_mutated_corpus_files_keeping_the_header(data: st.DataObject) -> None:
@@ -196,7 +196,7 @@ def test_slow_random_captures(data: bytes) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SMALL_CORPUS, reason="corpus not present")
+@pytest.mark.corpus("pcaps")
 @SLOW
 @given(data=st.data())
 def test_slow_mutated_corpus(data: st.DataObject) -> None:

@@ -17,7 +17,7 @@ from qa.capture.writer import (
     LINKTYPE_ETHERNET, LINKTYPE_RAW, ethernet, fragment_ipv4, fragment_ipv6, ipv4_packet,
     ipv6_packet, tcp_packet, udp_packet, write_pcap, write_pcapng,
 )
-from qa.paths import CORPUS
+from tests.corpus import CORPUS, corpus_params
 
 CORPUS = CORPUS / "pcaps"
 T0 = 1_700_000_000.25
@@ -407,12 +407,13 @@ def _tshark_counts() -> dict[str, collections.Counter[str]]:
 
 _START = re.compile(rb"([A-Za-z]+) \S+ SIP/2\.0\r?\n|SIP/2\.0 (\d{3})")
 
-CORPUS_FILES = sorted(p.name for p in CORPUS.glob("*") if p.suffix in (".pcap", ".cap", ".pcapng"))
+CORPUS_FILES = corpus_params(lambda: sorted(p.name for p in CORPUS.glob("*") if p.suffix in (".pcap", ".cap", ".pcapng")),
+                             "pcaps")
 #: Files tshark reads that we do not; see the report.
 NOT_PCAP = {"c07-sip-r2.cap": "Microsoft NetMon 2.x"}
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="corpus not present")
+@pytest.mark.corpus("pcaps")
 @pytest.mark.parametrize("name", CORPUS_FILES)
 def test_corpus_sip_messages_match_tshark(name: str) -> None:
     path = CORPUS / name

@@ -66,3 +66,13 @@ def test_carrier_must_not_see_rejected_call():
 def test_carrier_duration_disagreement():
     rec = answered(carrier={"duration_s": 9.0})
     assert checks.carrier_duration(rec) == ["carrier: measured 9.00 s, customer 3.00 s"]
+
+
+def test_the_record_says_what_it_was_judged_against() -> None:
+    """A passing call answered 403 explains itself: the case expected the 403 and no carrier."""
+    from qa.cases.checks import Expectation
+
+    blocked = Expectation(final_code=403, carrier_sees=False)
+    assert blocked.to_json() == {"final_code": 403, "carrier_sees": False, "cdr": True, "media": None}
+    assert Expectation(final_code=None, check_cdr=False).to_json(media="both") == \
+        {"final_code": None, "carrier_sees": None, "cdr": False, "media": "both"}

@@ -127,3 +127,79 @@ def test_bad_input_is_one_line_and_exit_2(capsys, run, monkeypatch, args, messag
 @pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("1.5", 1.5), ("500ms", 0.5), (" 2 s", 2.0)])
 def test_tolerance_forms(text, seconds):
     assert parse_tolerance(text) == seconds
+
+
+# -- garbage calls files, runs that carry their own CDRs, records that are not calls -------
+@pytest.mark.parametrize("content, line", [
+    ("not json at all\n", 1),
+    ('{"case": "a", "call_id": "a@x"}\n[1, 2, 3]\n', 2),
+    ('{"case": "a", "call_id": "a@x"}\n\n{"call_id": "no case"}\n{"case": "b"}\n', 3),
+    ('{"case": "a", "call_id": "a@x"}\n{"case": "b", "final_code": 200, \n{"case": "c"}\n', 2),
+    ("\x00\xff\xfe garbage", 1),
+])
+def test_garbage_calls_file_names_the_line(capsys, run, content, line):
+    bad = run["dir"] / "garbage.jsonl"
+    bad.write_bytes(content.encode("latin-1"))
+    code, out, err = cli(capsys, "--calls", str(bad), "--source", run["dsn"])
+    assert code == 2 and out == ""
+    assert err.startswith(f"voipqa: error: calls file {bad}: line {line}: not a call record")
+    assert err.count("\n") == 1
+
+
+def test_a_torn_last_line_of_a_killed_run_is_skipped(capsys, run):
+    torn = run["dir"] / "torn.jsonl"
+    torn.write_text(run["calls"].read_text() + '{"case": "half-writ')
+    code, out, err = cli(capsys, "--calls", str(torn), "--source", run["dsn"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["totals"]["calls"] == 2
+
+
+def test_the_runs_own_cdr_snapshot_is_found_beside_calls_jsonl(capsys, run, monkeypatch):
+    """After the run stopped its lab: no lab, no --source, no --env; the run left its CDRs."""
+    from qa.cdr.snapshot import snapshot_lab
+
+    monkeypatch.setenv("VOIPQA_LAB_DIR", str(run["dir"] / "no-lab"))
+    results = run["dir"] / "results"
+    results.mkdir()
+    (results / "calls.jsonl").write_text(run["calls"].read_text())
+    snapshot_lab(results, run["db"], {"carrier-a": str(run["carrier"]), "carrier-b": str(run["dir"] / "none")})
+    run["db"].unlink()  # the lab's own database is gone: only the copy counts
+    code, out, err = cli(capsys, "--calls", str(results / "calls.jsonl"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ok"] and data["carrier_checked"] and data["totals"]["calls"] == 2
+
+
+@pytest.mark.parametrize("verdict, code", [("pass", 0), ("fail", 1)])
+def test_register_records_and_expected_failures_are_not_discrepancies(capsys, run, verdict, code):
+    """A REGISTER has no CDR; a 503 the case expected (every carrier down) names the carrier
+    the platform last tried, which never saw it: neither is a problem of the run. The same
+    503 in a case that failed is still reported."""
+    writer = CallRecordWriter(run["calls"])
+    writer.write(CallRecord(case="register", call_id="reg@x", from_="1009", to="1009", started=T0 + 0.4,
+                            answered=T0 + 0.5, ended=T0 + 0.5, final_code=200, verdict="pass",
+                            customer={"method": "REGISTER"}))
+    writer.write(CallRecord(case="both down", call_id="down@x", from_="1001", to="1666000100", started=T0 + 0.6,
+                            ended=T0 + 3.6, final_code=503, verdict=verdict, customer={"method": "INVITE"}))
+    with sqlite3.connect(run["db"]) as conn:
+        conn.execute("INSERT INTO missed_calls (callid, sip_code, time, from_user, to_user, account, invite_ts, "
+                     "event_ts, carrier) VALUES ('down@x', '503', 0, '1001', '1666000100', '1001', ?, ?, "
+                     "'carrier-d')", (T0 + 0.6, T0 + 3.6))
+    got, out, err = cli(capsys, "--calls", str(run["calls"]), "--source", run["dsn"], "--carrier",
+                        str(run["carrier"]), "--json")
+    assert got == code, out + err
+    data = json.loads(out)
+    assert data["totals"]["calls"] == 3  # the REGISTER is not a call
+    assert [(c["call_id"], c["status"]) for c in data["calls"] if c["status"] != "ok"] == (
+        [] if verdict == "pass" else [("down@x", "routed_carrier_never_saw")])
+
+
+def test_markup_in_case_names_and_call_ids_prints_verbatim(capsys, run):
+    with sqlite3.connect(run["db"]) as conn:
+        conn.execute("DELETE FROM acc_cdrs")
+    text = run["calls"].read_text().replace('"case": "answered", "call_id": "ans@x"',
+                                            '"case": "odd [/red] case", "call_id": "ans@[fe80::1]"')
+    run["calls"].write_text(text)
+    code, out, err = cli(capsys, "--calls", str(run["calls"]), "--source", run["dsn"])
+    assert code == 1 and err == ""
+    assert "odd [/red] case" in out and "ans@[fe80::1]" in out

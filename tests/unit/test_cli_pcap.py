@@ -100,3 +100,60 @@ def test_ladder_unknown_call_id_exit_2(capsys, tmp_path):
     path = build_call_pcap(tmp_path / "ok.pcap")
     code, _, err = run(capsys, "pcap", "ladder", path, "--call-id", "nope", "--html", tmp_path / "l.html")
     assert code == 2 and err.count("\n") == 1 and "nope" in err
+
+
+# -- data is never markup; --fail-on; wide output off a terminal ----------------------------
+MARKUP_CALL_ID = "c[/red]x@[fe80::1]"
+
+
+def markup_pcap(path):
+    """One INVITE with a malformed CSeq whose Call-ID holds rich markup and bracketed IPv6."""
+    from tests.unit.test_analysis_engine import CALLER, PROXY, sip, udp_packet, write_pcap
+
+    invite = sip("INVITE sip:1555@[2001:db8::1]:5060 SIP/2.0", "[/red] INVITE", call_id=MARKUP_CALL_ID)
+    write_pcap(path, [(1.0, udp_packet(*CALLER, *PROXY, invite))])
+    return path
+
+
+def test_markup_in_a_capture_prints_verbatim(capsys, tmp_path):
+    path = markup_pcap(tmp_path / "[bold]odd[red].pcap")
+    code, out, err = run(capsys, "pcap", "check", path)
+    assert code == 1 and err == "", err
+    assert MARKUP_CALL_ID in out  # neither a crash on [/red] nor [fe80::1] swallowed as a tag
+    assert "[bold]odd[red].pcap" in out
+    code, out, err = run(capsys, "pcap", "calls", path, "--all")
+    assert code == 0 and err == "" and MARKUP_CALL_ID in out
+
+
+def test_warnings_do_not_fail_unless_fail_on_warning(capsys, tmp_path):
+    path = build_call_pcap(tmp_path / "nobye.pcap", bye=False)  # call.no-bye: a warning only
+    code, out, _ = run(capsys, "pcap", "check", path, "--json")
+    assert json.loads(out)["warnings"] == 1 and json.loads(out)["errors"] == 0
+    assert code == 0
+    assert run(capsys, "pcap", "check", path, "--fail-on", "warning")[0] == 1
+    assert run(capsys, "pcap", "check", path, "--fail-on", "error")[0] == 0
+    bad = build_call_pcap(tmp_path / "bad.pcap", malformed=True)
+    assert run(capsys, "pcap", "check", bad, "--fail-on", "warning", "--json")[0] == 1
+
+
+def test_help_says_whether_warnings_count(capsys):
+    with pytest.raises(SystemExit):
+        main(["pcap", "check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--fail-on {error,warning}" in text
+    assert "warnings and infos are reported but do not fail" in text
+
+
+def test_tables_are_not_squeezed_to_80_columns_off_a_terminal(tmp_path):
+    """A CI log is not a TTY: the findings table keeps long rules and reasons on one line."""
+    import subprocess
+    import sys
+
+    path = build_call_pcap(tmp_path / "bad.pcap", malformed=True)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([sys.executable, "-m", "qa.cli", "pcap", "check", str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    widest = max(len(line) for line in proc.stdout.splitlines())
+    assert 80 < widest <= 200
+    assert any("sip.header.syntax" in line and "malformed CSeq" in line for line in proc.stdout.splitlines())

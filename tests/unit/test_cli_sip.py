@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from qa.cli import main
+from tests.corpus import CORPUS
 from tests.unit.test_sip_strict import INVITE, OK
-from qa.paths import CORPUS
 
-CORPUS = CORPUS
 KEYS = ["frame", "time", "call_id", "severity", "rule", "reason", "offset"]
 
 
@@ -71,7 +70,8 @@ def test_unreadable_exits_2_with_one_line(capsys, tmp_path, make: str) -> None:
     assert code == 2 and out == "" and err.count("\n") == 1 and str(path) in err
 
 
-@pytest.mark.skipif(not (CORPUS / "rfc4475").exists(), reason="corpus not present")
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.corpus("rfc5118")
 def test_torture_corpus(capsys) -> None:
     files = sorted(str(p) for p in CORPUS.glob("rfc*/*.dat"))
     code, out, _ = run(capsys, "sip", "check", "--json", *files)

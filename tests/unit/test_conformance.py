@@ -11,9 +11,7 @@ import csv
 import pytest
 
 from qa.sip.strict import check_message
-from qa.paths import CORPUS
-
-CORPUS = CORPUS
+from tests.corpus import CORPUS, corpus_params
 
 #: invalid-should-reject message -> the rule of the RFC's stated reason.
 REJECT_RULE = {
@@ -65,7 +63,8 @@ def _rows() -> list[tuple[str, str, str]]:
 ROWS = _rows()
 
 
-@pytest.mark.skipif(not ROWS, reason="conformance corpus not present")
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.corpus("rfc5118")
 def test_corpus_complete() -> None:
     assert sum(1 for c, _, _ in ROWS if c == "rfc4475") == 49
     assert sum(1 for c, _, _ in ROWS if c == "rfc5118") == 12
@@ -73,7 +72,8 @@ def test_corpus_complete() -> None:
     assert rejects == set(REJECT_RULE)
 
 
-@pytest.mark.parametrize(("corpus", "name", "expected"), ROWS, ids=[f"{c}/{n}" for c, n, _ in ROWS])
+@pytest.mark.parametrize(("corpus", "name", "expected"),
+                         corpus_params(ROWS, "rfc4475", arity=3, ids=lambda r: f"{r[0]}/{r[1]}"))
 def test_classification(corpus: str, name: str, expected: str) -> None:
     problems = check_message((CORPUS / corpus / f"{name}.dat").read_bytes())
     errors = [p for p in problems if p.severity == "error"]
@@ -86,6 +86,8 @@ def test_classification(corpus: str, name: str, expected: str) -> None:
     assert hint is None or any(hint in p.reason for p in matching), matching
 
 
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.corpus("rfc5118")
 def test_tricky_ones_warn() -> None:
     """Where RFC 4475 / 5118 call a valid message tricky, the checker says why (a warning)."""
     expect = {("rfc4475", "badbranch"): "sip.via.branch", ("rfc4475", "bcast"): "sip.via.broadcast",

@@ -83,7 +83,8 @@ def test_route_behaviours_map_to_applications():
     assert ("set", "absolute_codec_string=OPUS") in acts("15550053")
     assert ("set", "absolute_codec_string=G729") in acts("15550054")
     assert ("sched_hangup", "+3 NORMAL_CLEARING") in acts("15550040")
-    assert acts("15550060")[2:5] == [("pre_answer", None), ("sleep", "2000"), ("answer", None)]
+    assert acts("15550060")[2:5] == [("pre_answer", None), ("playback", "tone_stream://%(1000,0,1000);loops=2"),
+                                     ("answer", None)]   # early media with sound on it
     assert acts("15550010")[2:5] == [("ring_ready", None), ("sleep", "2000"), ("answer", None)]
     assert acts("15550020")[1:] == [("ring_ready", None), ("park", None)]
     assert ("sched_transfer", "+3 voipqa-rtp-stopped XML voipqa") in acts("15550070")

@@ -208,8 +208,26 @@ def test_direct_accounting_is_the_committed_platform(tmp_path: Path) -> None:
         pytest.skip(f"no git history with commit {DIRECT_BASELINE} (the direct-accounting lab)")
     values = config.config_values(_with_accounting("direct"), PORTS, RUN, RUN / "kamailio_ctl")
     used = set(re.findall(r"\{\{([A-Z0-9_]+)\}\}", head))
-    before = config.render_template(head, {k: v for k, v in values.items() if k in used})
-    assert _preprocessed(render(_with_accounting("direct")), tmp_path) == _preprocessed(before, tmp_path)
+    before = _preprocessed(config.render_template(head, {k: v for k, v in values.items() if k in used}), tmp_path)
+    now = _preprocessed(render(_with_accounting("direct")), tmp_path)
+    removed, added = [], []
+    for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, before, now, autojunk=False).get_opcodes():
+        removed += before[a0:a1] if op in ("delete", "replace") else []
+        added += now[b0:b1] if op in ("insert", "replace") else []
+    assert removed == []
+    assert added == _teardown_fix(now), "only the BYE-both-legs fix was added to the committed platform"
+
+
+#: lines of the platform-ended calls' fix (both legs get their BYE; docs/design-notes.md),
+#: besides its event_route[tm:local-request] block
+TEARDOWN_SETUP = re.compile(r'^(loadmodule "jsonrpcs\.so"|modparam\("jsonrpcs", .*\)'
+                            r'|modparam\("htable", "htable", "heldbye=>.*"\))$')
+
+
+def _teardown_fix(lines: list[str]) -> list[str]:
+    start = lines.index("event_route[tm:local-request] {")
+    end = lines.index("}", start)
+    return [line for line in lines[:start] if TEARDOWN_SETUP.match(line)] + lines[start:end + 1]
 
 
 #: what `queued` takes out of the direct platform: acc's own DB backend and its three

@@ -55,3 +55,35 @@ def test_ladder_of_a_real_call(tmp_path):
     assert html.count("<polygon") == 7                      # 7 SIP messages
     assert "m=audio 4000 RTP/AVP 0 101" in html and "m=audio 6000" in html
     assert "10.1.0.1:5062" in html and "180 Ringing" in html
+
+
+def _failover() -> list[LadderEvent]:
+    """customer → platform → carrier c (no answer) → carrier d (200)."""
+    cust, plat, c, d = "127.0.0.1:40000", "127.0.0.1:5060", "127.0.0.1:42500", "127.0.0.1:42600"
+    return [LadderEvent(1, 1.0, cust, plat, "udp", "INVITE", "1 INVITE", True),
+            LadderEvent(2, 1.0, plat, cust, "udp", "407 Proxy Authentication Required", "1 INVITE", False),
+            LadderEvent(3, 1.1, cust, plat, "udp", "INVITE", "2 INVITE", True),
+            LadderEvent(4, 1.1, plat, c, "udp", "INVITE", "2 INVITE", True),
+            LadderEvent(5, 1.6, plat, c, "udp", "INVITE", "2 INVITE", True, retransmission=True),
+            LadderEvent(6, 4.1, plat, d, "udp", "INVITE", "2 INVITE", True),
+            LadderEvent(7, 4.2, d, plat, "udp", "200 OK", "2 INVITE", False),
+            LadderEvent(8, 4.2, plat, cust, "udp", "200 OK", "2 INVITE", False)]
+
+
+def test_columns_are_named_by_role_and_the_answering_carrier_by_name():
+    from qa.analysis.ladder import roles
+
+    named = roles(_failover(), carrier="carrier-d")
+    assert named == {"127.0.0.1:40000": "customer", "127.0.0.1:5060": "platform",
+                     "127.0.0.1:42500": "carrier 1", "127.0.0.1:42600": "carrier-d"}
+    assert roles(_failover()[:4]) == {"127.0.0.1:40000": "customer", "127.0.0.1:5060": "platform",
+                                      "127.0.0.1:42500": "carrier"}
+    html = render_ladder(CallSummary("f", "call", 1, 1.0, 4.2, events=_failover()), carrier="carrier-d")
+    assert ">customer</text>" in html and ">platform</text>" in html and ">carrier-d</text>" in html
+
+
+def test_the_ladder_says_why_the_case_failed_and_never_prints_none():
+    call = CallSummary("f", "call", 1, 1.0, 4.2, events=_failover())   # no PDD, codec, MOS: unknown
+    html = render_ladder(call, reasons=["wire: one-way audio: carrier→customer 0 RTP packets"])
+    assert 'class="error">wire: one-way audio: carrier→customer 0 RTP packets</div>' in html
+    assert "None" not in html

@@ -18,10 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from qa.capture import CaptureReader
 from qa.capture.model import Payload, PcapError
 from qa.sip import lenient, strict
+from tests.corpus import CORPUS
 from tests.unit.test_strict_fuzz import SIP_SEEDS, mutated
-from qa.paths import CORPUS
-
-CORPUS = CORPUS
 
 
 def _pcap_messages() -> list[bytes]:
@@ -69,17 +67,21 @@ def _same_lenient(data: bytes) -> None:
         assert lenient._wanted_unfolded(msg.lines) == lenient._wanted(msg.headers)
 
 
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.corpus("pcaps")
 def test_corpus_is_there() -> None:
-    if not MESSAGES:
-        pytest.skip(f"no corpus at {CORPUS}")
     assert len(MESSAGES) > 100
 
 
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.corpus("pcaps")
 def test_strict_fast_path_matches_reference() -> None:
     for data in MESSAGES:
         _same_strict(data)
 
 
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.corpus("pcaps")
 def test_lenient_memo_matches_reference() -> None:
     for data in MESSAGES:
         _same_lenient(data)

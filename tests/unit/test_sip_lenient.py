@@ -6,10 +6,8 @@ from __future__ import annotations
 import pytest
 
 from qa.sip.lenient import LenientMessage, read
+from tests.corpus import CORPUS
 from tests.unit.test_sip_strict import INVITE, OK, SDP
-from qa.paths import CORPUS
-
-CORPUS = CORPUS
 
 
 def test_request_fields() -> None:
@@ -50,7 +48,7 @@ def test_not_sip(data: bytes) -> None:
     assert read(data) is None
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="corpus not present")
+@pytest.mark.corpus("rfc4475")
 def test_reads_every_torture_message() -> None:
     for path in sorted(CORPUS.glob("rfc*/*.dat")):
         m = read(path.read_bytes())

@@ -12,7 +12,7 @@ from qa.sip import (
     make_response, new_branch, new_call_id, new_tag, parse_cseq, parse_digest_challenge,
     parse_message,
 )
-from qa.paths import CORPUS
+from tests.corpus import CORPUS, corpus_params
 
 CORPUS = CORPUS / "rfc4475"
 
@@ -344,8 +344,8 @@ def _corpus() -> list[tuple[str, str]]:
         return [(row["name"], row["expected"]) for row in csv.DictReader(f, delimiter="\t")]
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="RFC 4475 corpus not present")
-@pytest.mark.parametrize(("name", "expected"), _corpus() if CORPUS.exists() else [])
+@pytest.mark.corpus("rfc4475")
+@pytest.mark.parametrize(("name", "expected"), corpus_params(_corpus, "rfc4475", arity=2))
 def test_rfc4475_corpus(name: str, expected: str) -> None:
     raw = (CORPUS / f"{name}.dat").read_bytes()
     if expected == "valid":
@@ -365,7 +365,7 @@ def test_rfc4475_corpus(name: str, expected: str) -> None:
             pass
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="RFC 4475 corpus not present")
+@pytest.mark.corpus("rfc4475")
 def test_rfc4475_specifics() -> None:
     dbl = parse_message((CORPUS / "dblreq.dat").read_bytes())
     assert dbl.method == "REGISTER" and dbl.body == b""

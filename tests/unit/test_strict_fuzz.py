@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 from qa.sdp.strict import check_sdp
 from qa.sip.lenient import read
 from qa.sip.strict import check_message
+from tests.corpus import CORPUS  # optional extra seeds: the fuzz asserts without them
 from tests.unit.test_sdp_strict import SDP
 from tests.unit.test_sip_strict import INVITE, OK
-from qa.paths import CORPUS
 
-CORPUS = CORPUS
 SIP_SEEDS = [INVITE, OK] + sorted((p.read_bytes() for p in CORPUS.glob("rfc*/*.dat")), key=len)[:40]
 SDP_SEEDS = [SDP, INVITE[INVITE.index(b"v=0"):]]
 TOKENS = [b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b";", b",", b"\"", b"\\", b"<", b">", b"[", b"]",
