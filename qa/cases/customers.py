@@ -4,10 +4,17 @@ SIPp plays every scenario it can (plain calls, REGISTER, RFC 4733 / in-band DTMF
 generated pcaps, SIP INFO, session timers, large requests); the Python customer takes
 what SIPp in Debian cannot do: TLS, and replaying credentials. Both return the same
 customer witness (``qa.sipp.CallResult`` fields), so the runner does not care which.
+
+Every plain call expected to be answered carries media from the customer: SIPp's
+``uac_media`` plays RTP on the payload type the answer chose for the whole call (the
+wire witness can then tell one-way audio from a healthy call), and the record's
+``customer.media_sent`` says what went out, or ``none (why)``. ``media="none"`` opts a
+case out (it tests the absence of media); ``media=CODEC`` plays that codec regardless.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +22,19 @@ from typing import Any
 from qa.cases.checks import Expectation
 from qa.config import Environment
 from qa.errors import BadInput
-from qa.sipp import Agent, CallResult, Outcome, SippResult, run as run_sipp
-from qa.sipp import media
+from qa.sipp import Agent, CallResult, Outcome, SippResult, media
+from qa.sipp import run as run_sipp
 from qa.sipp.agent import mask_secrets
 
 DTMF_MODES = ("rfc4733", "info", "inband")
 KINDS = ("call", "register", "replay")
+#: ``media=none``: the case tests the absence of media, the customer sends no RTP.
+NO_MEDIA = "none"
+#: The scenario of a plain answered call: RTP on the answer's codec for the whole call.
+MEDIA_SCENARIO = "uac_media"
+#: Longest audio pcap (qa.sipp.media.audio_packets' limit): a longer call is silent after it.
+MAX_MEDIA_S = 600.0
+_MEDIA_LINE = re.compile(r"^media: (\S+) pt=(\d*) play=(\w+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ class CallSpec:
     local_ip: str | None = None     # bind the customer here (allow-list cases)
     dtmf: str = ""
     dtmf_mode: str = "rfc4733"
-    media: str | None = None        # send RTP in this codec (codec cases)
+    media: str | None = None        # None: RTP on the negotiated codec; PCMU|PCMA|G722: that pcap; "none": no RTP
     session_expires: int | None = None
     padding: int = 0                # bytes of padding header: a request over the UDP limit
     cancel_after_s: float | None = None  # the caller CANCELs this long after ringing starts
@@ -68,19 +82,20 @@ async def place(spec: CallSpec, env: Environment, password: str, workdir: Path) 
     if spec.transport == "tls" or spec.kind == "replay":
         return await _python_customer(spec, env, password)
     workdir.mkdir(parents=True, exist_ok=True)
-    result = await run_sipp(_agent(spec, env, password, workdir), workdir)
+    scenario, keys = _scenario(spec, workdir)
+    result = await run_sipp(_agent(spec, env, password, scenario, keys), workdir)
     if not result.calls and result.outcome in (Outcome.BIND_ERROR, Outcome.FATAL) and _bind_failed(result):
         # another process took a port between allocation and SIPp's bind: once more, new ports
-        result = await run_sipp(_agent(spec, env, password, workdir), workdir)
+        result = await run_sipp(_agent(spec, env, password, scenario, keys), workdir)
     _scrub(workdir)
     if not result.calls:
         return CustomerOutcome(None, f"no call was placed: SIPp {result.outcome.describe()}")
-    return CustomerOutcome(result.calls[0])
+    call = result.calls[0]
+    return CustomerOutcome(call, extra=media_sent(spec, scenario, keys, call, workdir))
 
 
-def _agent(spec: CallSpec, env: Environment, password: str, workdir: Path) -> Agent:
+def _agent(spec: CallSpec, env: Environment, password: str, scenario: str, keys: dict[str, str]) -> Agent:
     target = env.target
-    scenario, keys = _scenario(spec, workdir)
     keys = {"from_user": spec.from_user, "domain": target.domain or target.host,
             "codecs": ",".join(spec.codecs)} | keys
     return Agent(scenario=scenario, remote=target.address(), transport=spec.transport, service=spec.to,
@@ -95,7 +110,7 @@ def _bind_failed(result: SippResult) -> bool:
 
 
 def _scenario(spec: CallSpec, workdir: Path) -> tuple[str, dict[str, str]]:
-    """The sipp/ scenario for the spec, and the keys it needs."""
+    """The sipp/ scenario for the spec, and the keys it needs (pcaps are written here)."""
     if spec.kind == "register":
         return "uac_register", {}
     if spec.session_expires is not None:
@@ -113,11 +128,104 @@ def _scenario(spec: CallSpec, workdir: Path) -> tuple[str, dict[str, str]]:
         else:
             media.inband_pcap(spec.dtmf, pcap, codec=spec.codecs[0])
         return "uac_dtmf", media.play_keys(pcap)
-    if spec.media:
+    if spec.media and spec.media.lower() != NO_MEDIA:
         pcap = workdir / "audio.pcap"
         media.audio_pcap(spec.media, max(spec.duration_s, 1.0), pcap)
         return "uac_dtmf", media.play_keys(pcap)
+    if plays_negotiated_media(spec):
+        seconds = min(max(spec.duration_s, media.FRAME_MS / 1000), MAX_MEDIA_S)
+        return MEDIA_SCENARIO, media.negotiated_play_keys(seconds, _media_dir(workdir))
     return "uac_call", {}
+
+
+def plays_negotiated_media(spec: CallSpec) -> bool:
+    """Whether the call plays RTP on the codec the answer chose (``sipp/uac_media.xml``).
+
+    Every plain call expected to be answered does, so the wire witness can judge media on
+    every answered call; ``media="none"`` opts out (a case about the absence of media),
+    ``media=CODEC`` plays that codec's pcap as before. Calls expected to fail keep
+    ``uac_call`` exactly as before, and the session-timer, padding, CANCEL and DTMF cases
+    keep their own scenarios.
+    """
+    special = (spec.session_expires is not None or spec.padding or spec.cancel_after_s is not None
+               or spec.dtmf or spec.media)
+    return (spec.kind == "call" and spec.transport != "tls" and spec.expect.final_code == 200
+            and not special)
+
+
+def sends_rtp(spec: CallSpec) -> bool:
+    """Whether the customer plays RTP if the call is answered: the negotiated codec's audio,
+    a codec's audio (``media=CODEC``), RFC 4733 events or in-band tones. (A negotiated codec
+    without a pcap, e.g. opus, still sends nothing: the record's ``media_sent`` says so.)"""
+    if spec.kind != "call" or spec.transport == "tls":
+        return False
+    explicit = bool(spec.media) and spec.media.lower() != NO_MEDIA
+    return explicit or plays_negotiated_media(spec) or (bool(spec.dtmf) and spec.dtmf_mode in ("rfc4733", "inband"))
+
+
+def customer_sent_rtp(customer: dict[str, Any]) -> bool | None:
+    """Whether the customer sent RTP, read from a record's ``customer`` object after the
+    call (``media_sent``): ``None`` when it does not say (unanswered, or an older record).
+    Unlike :func:`sends_rtp` it knows when the negotiated codec had no pcap (opus)."""
+    sent = customer.get("media_sent")
+    return None if sent is None else not str(sent).startswith("none")
+
+
+def _media_dir(workdir: Path) -> Path:
+    """Where a run keeps its audio pcaps: beside the calls' work folders, so each (codec,
+    duration) is written once per run, not once per call."""
+    return workdir.parent / "media"
+
+
+def media_sent(spec: CallSpec, scenario: str, keys: dict[str, str], call: CallResult,
+               workdir: Path) -> dict[str, Any]:
+    """The record's ``customer.media_sent``: what RTP the customer sent in an answered call.
+
+    ``"PCMA (PT 8): 50 packets, 1.00 s"`` (the pcap played; the call's end cuts it short),
+    or ``"none (...)"`` with the reason, so the wire witness can tell a customer that could
+    not encode the negotiated codec (opus) or was told not to send from one-way audio.
+    """
+    if not call.answered_ok or spec.kind != "call":
+        return {}
+    if scenario == MEDIA_SCENARIO:
+        return {"media_sent": _negotiated_media_sent(call, keys, workdir)}
+    if "media_pcap" in keys:
+        return {"media_sent": _pcap_sent(keys["media_pcap"], call)}
+    why = "media=none" if (spec.media or "").lower() == NO_MEDIA else f"{scenario} sends no media"
+    return {"media_sent": f"none ({why})"}
+
+
+def _negotiated_media_sent(call: CallResult, keys: dict[str, str], workdir: Path) -> str:
+    """What ``uac_media`` logged it played for this call (its ``media:`` line)."""
+    log = workdir / "actions.log"
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    found = [m for m in _MEDIA_LINE.finditer(text) if m.group(1) == call.call_id]
+    if not found:
+        return "none (the scenario logged no media line)"
+    pt, played = found[-1].group(2), found[-1].group(3)
+    if played != "none":
+        return _pcap_sent(keys[media.pcap_key(played)], call, played)
+    if not pt:
+        return "none (the answer had no audio payload type)"
+    return f"none ({call.answered_codec or 'PT ' + pt} (PT {pt}): no pcap for it)"
+
+
+def _pcap_sent(path: str, call: CallResult, codec: str | None = None) -> str:
+    """``CODEC (PT n): N packets, S s`` of the pcap the customer played; when the call
+    ended before the pcap did (the callee hung up), about how many went out before."""
+    pt, packets = media.rtp_summary(path)
+    name = codec or _codec_of(pt)
+    seconds = media.pcap_duration_ms(path) / 1000
+    talked = call.duration_s
+    if talked is not None and talked < seconds - 2 * media.FRAME_MS / 1000:
+        sent = min(packets, round(talked * 1000 / media.FRAME_MS))
+        return f"{name} (PT {pt}): about {sent} of {packets} packets (the call ended after {talked:.2f} s)"
+    return f"{name} (PT {pt}): {packets} packets, {seconds:.2f} s"
+
+
+def _codec_of(pt: int | None) -> str:
+    names = {number: name for name, number in media.STATIC_PAYLOAD_TYPES.items()}
+    return names.get(pt, "telephone-event" if pt is not None and pt >= 96 else "RTP")
 
 
 def _scrub(workdir: Path) -> None:
@@ -146,6 +254,8 @@ async def _python_customer(spec: CallSpec, env: Environment, password: str) -> C
     extra = {"record_route": result.record_route, "via_sent": result.via_sent,
              "rechallenged": result.rechallenged, "stale": result.stale, "replay_code": result.replay_code,
              "tls": str(result.tls) if result.tls else None}
+    if result.final_code == 200:
+        extra["media_sent"] = "none (the Python customer, for TLS and replays, sends no RTP)"
     if result.call_id is None:
         return CustomerOutcome(None, result.error or "the customer placed no call", extra)
     return CustomerOutcome(result, None if result.final_code else result.error, extra)

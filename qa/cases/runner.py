@@ -74,7 +74,7 @@ class Session:
         record = await self._customer(spec, workdir)
         await asyncio.to_thread(self._join_witnesses, record, spec)
         judge(record, spec.expect)
-        wire = wire_expectation(spec)
+        wire = wire_expectation(spec, record.customer)
         record.pcap = {"expect": wire}
         record.expect = spec.expect.to_json(media=wire["media"])
         self.writer.write(record)
@@ -116,17 +116,13 @@ class Session:
                 record.cdr = cdr | {"count": len(rows)}
 
 
-def customer_sends_rtp(spec: CallSpec) -> bool:
-    """Whether the customer plays RTP in this call: audio, RFC 4733 events or in-band tones
-    (SIP INFO digits and plain calls send none)."""
-    return spec.kind == "call" and bool(spec.media or (spec.dtmf and spec.dtmf_mode in ("rfc4733", "inband")))
-
-
-def wire_expectation(spec: CallSpec) -> dict:
+def wire_expectation(spec: CallSpec, customer: dict | None = None) -> dict:
     """What the wire witness judges of this call once the run's capture is analysed
     (``qa.cases.wire.wire_verdict``): kept in the record's ``pcap.expect``. Media is
-    expected both ways when the customer sends RTP, unless the case said otherwise."""
-    rtp = customer_sends_rtp(spec)
+    expected both ways when the customer sent RTP (its record's ``media_sent``, which knows
+    when the negotiated codec had no pcap), unless the case said otherwise."""
+    sent = customers.customer_sent_rtp(customer or {})
+    rtp = customers.sends_rtp(spec) if sent is None else sent
     media = spec.expect.media or ("both" if rtp else None)
     return {"media": media, "customer_rtp": rtp}
 

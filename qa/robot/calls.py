@@ -95,7 +95,10 @@ class CallKeywords:
         - ``duration``: talk time after the answer (Robot time: ``3s``); ``timeout``: the whole call.
         - ``codecs``: the offer, e.g. ``PCMA,telephone-event``.
         - ``dtmf`` digits sent with ``dtmf_mode`` ``rfc4733``, ``info`` or ``inband``.
-        - ``media``: the codec the customer sends RTP in (``none``: no RTP).
+        - ``media``: by default an answered call carries RTP from the customer for its
+          duration on the codec the answer chose (PCMU, PCMA, G722; another codec plays
+          nothing and the record's ``media_sent`` says why); ``media=PCMA`` plays that codec,
+          ``media=none`` no RTP at all (cases that test the absence of media).
         - ``expect_media``: what the wire witness expects of the RTP: ``both`` ways, ``early``
           (from the carrier before the 200 OK) or ``any`` (not judged).
         - ``session_expires``: RFC 4028 Session-Expires, seconds.

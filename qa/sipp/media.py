@@ -13,13 +13,16 @@ the record times are the RTP schedule: one packet per 20 ms.
     Agent("uac_dtmf", keys=play_keys(path), ...)   # media_pcap, media_ms
 
 ``play_keys`` gives the two keys ``sipp/uac_dtmf.xml`` needs: the file and how long
-it plays. The ``*_packets`` functions are the same streams as ``(seconds, RtpPacket)``
+it plays. ``negotiated_play_keys`` gives ``sipp/uac_media.xml`` (the default call) one
+pcap per codec it can play, cached per run by codec and duration. The ``*_packets`` functions are the same streams as ``(seconds, RtpPacket)``
 lists, without a file, for tests and for the analysis side.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 from qa.capture.writer import LINKTYPE_ETHERNET, ethernet, udp_packet, write_pcap
@@ -28,8 +31,8 @@ from qa.rtp import EVENT_DIGITS, DtmfEvent, RtpPacket, alaw_encode, tone, ulaw_e
 
 __all__ = [
     "AUDIO_CODECS", "FRAME_MS", "LINKTYPE_ETHERNET", "STATIC_PAYLOAD_TYPES", "audio_packets",
-    "audio_pcap", "inband_packets", "inband_pcap", "pcap_duration_ms", "play_keys",
-    "rfc4733_packets", "rfc4733_pcap", "write_rtp_pcap",
+    "audio_pcap", "cached_audio_pcap", "inband_packets", "inband_pcap", "negotiated_play_keys",
+    "pcap_duration_ms", "pcap_key", "play_keys", "rfc4733_packets", "rfc4733_pcap", "rtp_summary", "write_rtp_pcap",
 ]
 
 #: RTP packetisation time of every stream here.
@@ -203,6 +206,47 @@ def audio_pcap(codec: str, seconds: float, path: Path | str) -> Path:
     return write_rtp_pcap(path, audio_packets(codec, seconds))
 
 
+def cached_audio_pcap(codec: str, seconds: float, directory: Path | str) -> Path:
+    """:func:`audio_pcap` kept in ``directory`` by codec and duration, written once.
+
+    Every answered call of a run plays one of these (``sipp/uac_media.xml``), so a run
+    writes each (codec, duration) once instead of once per call. Cases run in parallel
+    processes: the file is written under a temporary name and renamed, so a reader never
+    sees half a file and two writers simply both produce the same bytes.
+    """
+    name = _codec(codec, AUDIO_CODECS)
+    ms = _frames_of(round(seconds * 1000), "seconds", 1) * FRAME_MS
+    path = Path(directory) / f"{name.lower()}-{ms}ms.pcap"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".pcap", dir=path.parent)
+    os.close(fd)
+    try:
+        audio_pcap(name, ms / 1000.0, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def negotiated_play_keys(seconds: float, directory: Path | str) -> dict[str, str]:
+    """The ``pcap_pcmu`` / ``pcap_pcma`` / ``pcap_g722`` keys of ``sipp/uac_media.xml``:
+    ``seconds`` of audio in each codec it can play, cached in ``directory``.
+
+    SIPp substitutes ``play_pcap_audio="[key]"`` and reads the file when it loads the
+    scenario, so every codec's pcap must exist even though the call plays one (the one of
+    the answer's payload type). Paths are absolute (SIPp runs in its work directory).
+    """
+    return {pcap_key(codec): str(cached_audio_pcap(codec, seconds, directory).resolve())
+            for codec in AUDIO_CODECS}
+
+
+def pcap_key(codec: str) -> str:
+    """The -key of ``sipp/uac_media.xml`` naming the pcap played when the answer chose ``codec``."""
+    return f"pcap_{codec.lower()}"
+
+
 # -- files ---------------------------------------------------------------------------
 def write_rtp_pcap(path: Path | str, packets: Timed, *, start: float = 1_700_000_000.0) -> Path:
     """Write RTP packets as Ethernet/IPv4/UDP records at ``start`` + their offsets."""
@@ -224,6 +268,30 @@ def pcap_duration_ms(path: Path | str) -> int:
     if not times:
         raise BadInput(f"{path}: no packets to play")
     return round((max(times) - min(times)) * 1000.0) + FRAME_MS
+
+
+def rtp_summary(path: Path | str) -> tuple[int | None, int]:
+    """The payload type of the first RTP packet in a pcap of ours (or SIPp's) and how many
+    packets it holds: what the customer's record says it sent (``None``: no UDP packet).
+
+    Ethernet frames only (what :func:`write_rtp_pcap` and sip-tester's pcaps hold).
+    """
+    from qa.capture.pcapfile import FrameSource
+
+    first: int | None = None
+    count = 0
+    for item in FrameSource(path):
+        if not isinstance(item, tuple):
+            continue
+        frame = item[-1]
+        ip = frame[14:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        rtp = ip[(ip[0] & 0x0F) * 4 + 8:]
+        if len(rtp) >= 12:
+            count += 1
+            first = rtp[1] & 0x7F if first is None else first
+    return first, count
 
 
 def play_keys(path: Path | str, *, margin_ms: int = 200) -> dict[str, str]:

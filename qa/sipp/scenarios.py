@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.paths import SIPP_DIR
+from qa.sipp.media import STATIC_PAYLOAD_TYPES, pcap_key
 
 #: Final failure responses to an INVITE that end the call cleanly (ACK, then end).
 #: 401/407 to the first INVITE mean "retry with credentials" instead.
@@ -60,6 +61,7 @@ class Spec:
     on_ringing: Callable[[int], str] | None = None  # XML for 180/183 to INVITE n; None: stay
     accounting: str = ""                   # load runs: "starts" (a VQ0 line per call) or "calls" (VQ0 + VQ1)
     injection: bool = False                # caller, callee and credentials from the -inf CSV
+    on_answer: tuple[str, ...] = ()        # actions run on the 200 to either INVITE
 
 
 # -- small XML pieces ---------------------------------------------------------------
@@ -135,8 +137,8 @@ def _responses(n: int, spec: Spec) -> list[str]:
                 for c in CHALLENGES]
     out += [recv(*acct.final(c), response=str(c), optional="true", response_txn=txn, next=f"failed{n}")
             for c in FAILURE_CODES if n == 2 or c not in CHALLENGES]
-    out.append(recv(*acct.answer(), response="200", response_txn=txn, rtd="true", rrs="true",
-                    next=f"answered{n}"))
+    out.append(recv(*acct.answer(), *spec.on_answer, response="200", response_txn=txn, rtd="true",
+                    rrs="true", next=f"answered{n}"))
     return out
 
 
@@ -413,6 +415,43 @@ UAC_SESSION_TIMER = Spec(
     hangs_up=False,
 )
 
+#: The answer's first payload type, from the m=audio line of the 200's SDP (the format the
+#: answerer prefers: RFC 3264 §6.1). check_it="false": an answer without SDP leaves it unset.
+_ANSWER_PT = ('<ereg regexp="m=audio [0-9]+ [A-Z/]+ ([0-9]+)" search_in="body" check_it="false" '
+              'assign_to="m_audio,pt"/>')
+#: What the customer played, one line per call in -log_file: qa.cases.customers reads it.
+MEDIA_LOG = "media: [call_id] pt=[$pt] play={what}"
+
+
+def _media_talk(codecs: dict[str, int]) -> str:
+    """Play the pcap of the answer's payload type for the talk time (-d), or log that none fits.
+
+    SIPp has no switch: each codec gets a ``strcmp`` (0 when equal) turned into a boolean
+    by ``test``, and a ``nop test=... next=...`` jumps to its ``exec play_pcap_audio``.
+    A payload type without a pcap (opus, G.729, no SDP) falls through and plays nothing.
+    """
+    none = f'  <nop hide="true"><action><log message="{MEDIA_LOG.format(what="none")}"/></action></nop>'
+    return "\n".join([
+        "  <!-- media: the answer's first payload type [$pt] picks the pcap to play -->",
+        '  <nop hide="true"><action>', *(_is_codec(c, pt) for c, pt in codecs.items()), "  </action></nop>",
+        *(f'  <nop hide="true" test="is_{c.lower()}" next="play_{c.lower()}"/>' for c in codecs),
+        none, jump("talk_time"), *(_play(c) for c in codecs), label("talk_time"), _TALK_PAUSE])
+
+
+def _is_codec(codec: str, pt: int) -> str:
+    """Actions setting the boolean ``is_<codec>``: is [$pt] this codec's payload type?"""
+    low = codec.lower()
+    return (f'    <strcmp assign_to="cmp_{low}" variable="pt" value="{pt}"/>\n'
+            f'    <test assign_to="is_{low}" variable="cmp_{low}" compare="equal" value="0"/>')
+
+
+def _play(codec: str) -> str:
+    """The branch of one codec: log it, start its pcap (SIPp plays it in a thread), talk."""
+    return (f"{label(f'play_{codec.lower()}')}\n"
+            f'  <nop hide="true"><action><log message="{MEDIA_LOG.format(what=codec)}"/>'
+            f'<exec play_pcap_audio="[{pcap_key(codec)}]"/></action></nop>\n{jump("talk_time")}')
+
+
 def _cancel_request(n: int) -> str:
     lines = [
         "CANCEL sip:[service]@[domain] SIP/2.0",
@@ -449,6 +488,27 @@ UAC_CANCEL = Spec(
              "  provisional during the wait, fails the call (SIPp: unexpected message)."),
     talk="  <!-- answered before our CANCEL arrived: hang up at once -->",
     on_ringing=_cancel_on_ringing,
+)
+
+#: The codecs uac_media has pcaps for (qa.sipp.media can encode them), by payload type.
+_MEDIA_CODECS = dict(STATIC_PAYLOAD_TYPES)
+
+UAC_MEDIA = Spec(
+    name="uac_media",
+    doc=_doc("voipqa customer call that sends RTP for its whole talk time on the codec the answer\n"
+             "  chose (the default call of the catalogue: every answered call carries media).",
+             "uac_media", "-d 2000 " + "".join(f"-key {pcap_key(c)} {c.lower()}.pcap " for c in _MEDIA_CODECS),
+             "\n".join(f"         {pcap_key(c):<15} the pcap to play when the answer's first payload type is "
+                       f"{pt} ({c})" for c, pt in _MEDIA_CODECS.items())
+             + "\n                         (qa.sipp.media.negotiated_play_keys writes them; SIPp reads\n"
+               "                         every one when it loads the scenario)",
+             "  On the 200: <ereg search_in=\"body\"> takes the first payload type of the answer's\n"
+             "  m=audio line into [$pt]. Talk: play the pcap of that payload type (strcmp/test and\n"
+             "  a jump per codec), pause for -d, BYE -> 200. Another payload type (opus, G.729) or\n"
+             "  no SDP plays nothing. Either way -log_file gets one line per answered call:\n"
+             "      media: Call-ID pt=PT play=PCMU|PCMA|G722|none"),
+    talk=_media_talk(_MEDIA_CODECS),
+    on_answer=(_ANSWER_PT,),
 )
 
 _ACCOUNTING_DOC = """  Per call, one line in -log_file when it starts and one at the end (no secrets in them):
@@ -517,8 +577,8 @@ UAC_LOAD_LEAN = Spec(
 )
 
 SPECS: tuple[Spec, ...] = (
-    UAC_CALL, UAC_LARGE_INVITE, UAC_DTMF, UAC_DTMF_INFO, UAC_SESSION_TIMER, UAC_CANCEL, UAC_LOAD, UAC_LOAD_MEDIA,
-    UAC_LOAD_LEAN,
+    UAC_CALL, UAC_MEDIA, UAC_LARGE_INVITE, UAC_DTMF, UAC_DTMF_INFO, UAC_SESSION_TIMER, UAC_CANCEL, UAC_LOAD,
+    UAC_LOAD_MEDIA, UAC_LOAD_LEAN,
 )
 
 

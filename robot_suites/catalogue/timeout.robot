@@ -16,6 +16,7 @@ Carrier Ringing Forever Gets A Final Response At The INVITE Timer
 Media Timeout Tears The Call Down
     [Tags]    long
     ${call}=    Place Call    ${TIMER_USER}    ${MEDIA_STOPS}    duration=40s    expect=200    timeout=60s
+    ...    media=none
     Call Should Have Been Ended By    ${call}    callee
     Call Duration Should Be At Most    ${call}    20s
     Call Should Pass    ${call}

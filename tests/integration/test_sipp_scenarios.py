@@ -20,7 +20,7 @@ import pytest
 from qa.paths import DEFAULT_PLAN, ROOT
 from qa.ports import allocate_ports
 from qa.sipp import Agent, CallResult, SippResult, run
-from qa.sipp.media import audio_pcap, inband_pcap, play_keys, rfc4733_pcap
+from qa.sipp.media import audio_pcap, inband_pcap, negotiated_play_keys, play_keys, rfc4733_pcap
 from qa.tools import have_tool
 
 pytestmark = [
@@ -162,6 +162,51 @@ def test_no_common_codec_gets_488(carrier, tmp_path):
     assert carrier.cdr_for(call.call_id)["final_code"] == 488
 
 
+# -- the default call: RTP on the negotiated codec (uac_media) ----------------------------------
+def _media_log(workdir: Path) -> str:
+    return (workdir / "actions.log").read_text().strip()
+
+
+@pytest.mark.parametrize(("offer", "number", "codec", "pt"), [
+    ("PCMU,PCMA,telephone-event", "15550050", "PCMA", 8),     # PCMA-only: not the first offered
+    ("PCMU,PCMA,telephone-event", ECHO_NUMBER, "PCMU", 0),
+    ("G722,PCMU,telephone-event", "15550052", "G722", 9),
+    ("PCMA,PCMU,telephone-event", "15550051", "PCMU", 0),
+])
+def test_media_scenario_plays_the_answers_payload_type(carrier, tmp_path, offer, number, codec, pt):
+    keys = negotiated_play_keys(1.0, tmp_path / "media") | {"codecs": offer}
+    call, cdr = _answered_call("uac_media", carrier, number, tmp_path / "sipp", keys=keys,
+                               call_duration_ms=1000)
+    assert call.answered_codec == codec == cdr["codec"]
+    assert _media_log(tmp_path / "sipp") == f"media: {call.call_id} pt={pt} play={codec}"
+    assert cdr["rtp_payload_types_in"] == [pt] and cdr["rtp_packets_in"] >= 45
+
+
+def test_media_scenario_without_a_pcap_for_the_answer_plays_nothing(carrier, tmp_path):
+    keys = negotiated_play_keys(1.0, tmp_path / "media") | {"codecs": "opus,PCMU,telephone-event"}
+    call, cdr = _answered_call("uac_media", carrier, "15550053", tmp_path / "sipp", keys=keys,
+                               call_duration_ms=1000)
+    assert call.answered_codec == "opus"
+    assert _media_log(tmp_path / "sipp") == f"media: {call.call_id} pt=111 play=none"
+    assert cdr["rtp_packets_in"] == 0
+
+
+def test_media_scenario_ends_a_failed_call_cleanly(carrier, tmp_path):
+    keys = negotiated_play_keys(1.0, tmp_path / "media") | {"codecs": "PCMU,PCMA,telephone-event"}
+    result, call = _call("uac_media", carrier, "15550054", tmp_path / "sipp", keys=keys)
+    assert result.ok, result.describe()
+    assert call.final_code == 488 and not _media_log(tmp_path / "sipp")
+
+
+def test_media_stops_when_the_callee_hangs_up(carrier, tmp_path):
+    keys = negotiated_play_keys(6.0, tmp_path / "media")
+    result, call = _call("uac_media", carrier, "15550040", tmp_path / "sipp", keys=keys, call_duration_ms=6000)
+    assert result.ok, f"{result.describe()} {result.errors}"
+    assert call.bye_by == "callee" and call.duration_s < 4
+    cdr = carrier.cdr_for(call.call_id)
+    assert cdr["rtp_payload_types_in"] == [0] and 100 <= cdr["rtp_packets_in"] <= 200     # 3 s, not 6
+
+
 # -- transport ------------------------------------------------------------------------------
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_large_invite_is_over_1300_bytes_on_the_wire(carrier, tmp_path, transport):
@@ -287,3 +332,48 @@ def test_session_timer_too_small_gets_422_with_min_se(tmp_path):
     call = res_uac.calls[0]
     assert call.final_code == 422
     assert call.min_se == 90
+
+
+# -- the default call against an answer without SDP ----------------------------------------------
+_UAS_NO_SDP = _UAS_HEAD.format(name="200 without SDP") + """  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+""" + _REPLY + """      Contact: <sip:uas@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
+
+def test_media_scenario_with_an_answer_without_sdp_plays_nothing(tmp_path):
+    scenario = tmp_path / "uas.xml"
+    scenario.write_text(_UAS_NO_SDP)
+    uas = Agent(scenario, calls=1, timeout_s=SIPP_TIMEOUT_S)
+    uac = Agent("uac_media", remote=uas.address, service="1000", timeout_s=SIPP_TIMEOUT_S, call_duration_ms=500,
+                keys=negotiated_play_keys(0.5, tmp_path / "media"))
+
+    async def both() -> tuple[SippResult, SippResult]:
+        uas_task = asyncio.create_task(run(uas, tmp_path / "uas"))
+        await asyncio.sleep(0.5)
+        res_uac = await run(uac, tmp_path / "uac")
+        return await uas_task, res_uac
+
+    _, res_uac = asyncio.run(both())
+    assert res_uac.ok, f"{res_uac.describe()} {res_uac.errors}"
+    call = res_uac.calls[0]
+    assert call.final_code == 200 and call.bye_by == "caller"
+    assert _media_log(tmp_path / "uac") == f"media: {call.call_id} pt= play=none"

@@ -128,7 +128,7 @@ def test_scenario_resolution(tmp_path):
         Agent("nope").check_scenario()
 
 
-SCENARIOS = ("uac_call", "uac_register", "uas_answer", "uac_dtmf", "uac_dtmf_info",
+SCENARIOS = ("uac_call", "uac_media", "uac_register", "uas_answer", "uac_dtmf", "uac_dtmf_info",
              "uac_session_timer", "uac_large_invite", "uac_cancel")
 
 
@@ -361,7 +361,7 @@ def test_generated_scenarios_are_up_to_date():
     assert scenarios.main(["--check"]) == 0
 
 
-@pytest.mark.parametrize("name", ["uac_dtmf", "uac_dtmf_info", "uac_session_timer",
+@pytest.mark.parametrize("name", ["uac_media", "uac_dtmf", "uac_dtmf_info", "uac_session_timer",
                                   "uac_large_invite", "uac_cancel"])
 def test_new_scenarios_share_the_call_flow(name):
     text = (SIPP_DIR / f"{name}.xml").read_text()

@@ -189,16 +189,20 @@ def test_cseq_matching_is_by_transaction_not_by_call():
 
 # --- what the runner writes, and the Robot report ------------------------------------------
 
-@pytest.mark.parametrize("options, expected", [
-    ({}, {"media": None, "customer_rtp": False}),
-    ({"media": "PCMA"}, {"media": "both", "customer_rtp": True}),
-    ({"dtmf": "12", "dtmf_mode": "rfc4733"}, {"media": "both", "customer_rtp": True}),
-    ({"dtmf": "12", "dtmf_mode": "info"}, {"media": None, "customer_rtp": False}),
-    ({"media": "PCMA", "expect": Expectation(media="any")}, {"media": "any", "customer_rtp": True}),
-    ({"expect": Expectation(media="early")}, {"media": "early", "customer_rtp": False}),
+@pytest.mark.parametrize("options, customer, expected", [
+    ({}, None, {"media": "both", "customer_rtp": True}),               # every answered call carries media
+    ({}, {"media_sent": "none (opus (PT 111): no pcap for it)"}, {"media": None, "customer_rtp": False}),
+    ({"media": "none"}, None, {"media": None, "customer_rtp": False}),  # the case tests no media
+    ({"media": "PCMA"}, None, {"media": "both", "customer_rtp": True}),
+    ({"dtmf": "12", "dtmf_mode": "rfc4733"}, None, {"media": "both", "customer_rtp": True}),
+    ({"dtmf": "12", "dtmf_mode": "info"}, None, {"media": None, "customer_rtp": False}),
+    ({"media": "PCMA", "expect": Expectation(media="any")}, None, {"media": "any", "customer_rtp": True}),
+    ({"expect": Expectation(final_code=403)}, None, {"media": None, "customer_rtp": False}),
+    ({"expect": Expectation(media="early")}, {"media_sent": "PCMA (PT 8): 50 packets, 1.00 s"},
+     {"media": "early", "customer_rtp": True}),
 ])
-def test_wire_expectation_follows_what_the_customer_sends(options, expected):
-    assert wire_expectation(CallSpec(case="c", from_user="1001", to="1555", **options)) == expected
+def test_wire_expectation_follows_what_the_customer_sends(options, customer, expected):
+    assert wire_expectation(CallSpec(case="c", from_user="1001", to="1555", **options), customer) == expected
 
 
 def test_unknown_media_expectation_is_bad_input():
