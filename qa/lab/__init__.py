@@ -255,13 +255,16 @@ def down(run_dir: Path, timeout: float = 10) -> bool:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        if not _wait_gone(leftovers, 3):
-            for pid in leftovers:
+        _wait_gone(leftovers, 3)
+        for pid in leftovers:  # each leads its own process group (Kamailio's workers are in it)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            _wait_gone(leftovers, 2)
+        _wait_gone(leftovers, 2)
     state_path(run_dir).unlink(missing_ok=True)
     (run_dir / PID_FILE).unlink(missing_ok=True)
     control.socket_path(run_dir).unlink(missing_ok=True)

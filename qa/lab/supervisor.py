@@ -79,6 +79,14 @@ def ctl_socket_path(run_dir: Path) -> Path:
     return Path("/tmp") / f"voipqa-ctl-{digest}.sock"
 
 
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL the process group a child leads (it was started in its own session)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
 class Supervisor:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -91,8 +99,10 @@ class Supervisor:
     # ----- process control
     def spawn(self, name: str, argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
         with open(log, "ab") as fh:
+            # its own process group: Kamailio's workers are its children, not ours, and one
+            # killpg() ends them all (a main killed mid-shutdown would leave them orphaned)
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                    preexec_fn=die_with_parent, cwd=cwd, close_fds=True)
+                                    preexec_fn=die_with_parent, cwd=cwd, close_fds=True, start_new_session=True)
         self.children[name] = proc
         return proc
 
@@ -115,8 +125,9 @@ class Supervisor:
             try:
                 proc.wait(timeout=max(0.05, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _kill_group(proc.pid)
                 proc.wait(timeout=5)
+            _kill_group(proc.pid)  # whatever of its group outlived it (a worker stuck in exit)
 
     def owner_pid(self) -> int | None:
         """The process this lab lives for (``voipqa run`` starting a lab for one run), if any."""
@@ -339,8 +350,9 @@ class Supervisor:
         try:
             proc.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _kill_group(proc.pid)
             proc.wait(timeout=5)
+        _kill_group(proc.pid)
 
     def restart_carrier(self, name: str) -> subprocess.Popen[bytes]:
         """Same argv (port, plan, CDR file appended to) as at start; back when it listens."""

@@ -22,6 +22,7 @@ from qa.ports import allocate_ports
 from qa.sipp import Agent, CallResult, SippResult, run
 from qa.sipp.media import audio_pcap, inband_pcap, negotiated_play_keys, play_keys, rfc4733_pcap
 from qa.tools import have_tool
+from tests.integration.test_sipp_agents import OK_TO_BYE
 
 pytestmark = [
     pytest.mark.integration,
@@ -343,19 +344,7 @@ _UAS_NO_SDP = _UAS_HEAD.format(name="200 without SDP") + """  <send retrans="500
     ]]>
   </send>
   <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
+""" + OK_TO_BYE + """</scenario>
 """
 
 
