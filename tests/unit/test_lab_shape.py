@@ -225,9 +225,10 @@ FIX_BLOCKS = (("event_route[tm:local-request] {", "}"), ("\tif ($var(db_ready) !
 def _without_later_fixes(lines: list[str]) -> list[str]:
     out = [line for line in lines if not FIX_SETUP.match(line)]
     for first, last in FIX_BLOCKS:
-        start = out.index(first)
-        end = out.index(last, start)
-        out = out[:start] + out[end + 1:]
+        if first in out:  # the busy timeout is not in the direct platform (its loss is the point)
+            start = out.index(first)
+            end = out.index(last, start)
+            out = out[:start] + out[end + 1:]
     return out
 
 
@@ -248,7 +249,10 @@ QUEUED_ADDS = re.compile(
     r'|modparam\("(mqueue|acc_json|rtimer)", .*\)'
     r'|modparam\("sqlops", "sqlcon", "acw=>sqlite:///run/voipqa-golden/lab\.db"\)'
     r'|\t+route\(QUEUE_MISSED\);'
-    r'|\t\t\$var\(code\) = 503;|\t\t\$var\(reason\) = "No Carrier Available";)$')
+    r'|\t\t\$var\(code\) = 503;|\t\t\$var\(reason\) = "No Carrier Available";'
+    # the workers' busy timeout on the lab DB (queued only: direct keeps its lossy writes)
+    r'|\tif \(\$var\(db_ready\) != 1\) \{|\t\tsql_query\("ca", "PRAGMA busy_timeout = \d+"\);'
+    r'|\t\t\$var\(db_ready\) = 1;|\t\})$')
 
 
 @needs_kamailio
