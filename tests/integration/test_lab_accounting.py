@@ -165,7 +165,10 @@ def test_load_shape_direct_still_loses_cdrs(tmp_path: Path) -> None:
     missing = set(ids) - set(got)
     print(f"direct, {LOAD_RATE} calls/s: {len(got)} CDR rows for {len(ids)} answered calls "
           f"({100 * len(missing) / len(ids):.1f} % lost), {log.count(LOCKED)} '{LOCKED}'")
-    assert missing, "direct accounting lost no CDR: the loss this lab must be able to show is gone"
+    # the old writer loses accounting rows to SQLite's lock: a dialog CDR, or an acc row (the
+    # calls' transactions, failed attempts) whose insert failed — which table it hits varies
+    lost_rows = log.count("failed to insert into database")
+    assert missing or lost_rows, "direct accounting lost no row: the loss this lab must be able to show is gone"
     assert LOCKED in log
     assert len(got) == len(set(got))          # what was written, was written once
 
