@@ -36,6 +36,8 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+__all__ = ["CDR_FIELDS", "CdrWriter", "read_cdrs"]
+
 CDR_FIELDS: tuple[str, ...] = (
     "carrier", "call_id", "from", "to", "from_uri", "to_uri", "ruri", "route", "from_tag",
     "x_headers", "transport", "received", "answered", "ended", "final_code", "ended_by",
@@ -77,16 +79,22 @@ class CdrWriter:
 
 
 def read_cdrs(path: Path | str) -> list[dict[str, Any]]:
-    """All records of a carrier CDR file (a torn last line is skipped)."""
-    out: list[dict[str, Any]] = []
+    """The records of a carrier CDR file, read while the carrier may still be writing.
+
+    Only whole lines count: the last line without its newline is a record being written
+    (a reader can see part of a ``write()`` on Linux), and a line torn by a crash is not
+    JSON; both are left out rather than failing the reader. A missing file is no records.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return out
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
+        return []
+    records = []
+    for line in text.split("\n")[:-1]:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            records.append(row)
+    return records

@@ -7,13 +7,13 @@ One lab for the module (``qa.lab.up`` in a temporary run directory, down in ``fi
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 
 import pytest
 
 import qa.lab as lab
+from qa.carrier.cdr import read_cdrs
 from qa.customer import CallConfig, CustomerResult, place_call, register, tls_check
 from qa.lab.seed import load_seed
 from qa.tools import have_tool
@@ -65,12 +65,7 @@ def _carrier_lines(state, call_id: str, timeout: float = 10.0) -> list[dict]:
     while True:
         found = []
         for path in state.carrier_cdr.values():
-            p = Path(path)
-            for line in p.read_text().splitlines() if p.is_file() else ():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
+            for row in read_cdrs(path):
                 if row.get("call_id") == call_id:
                     found.append(row)
         if found or time.monotonic() > deadline:

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 import qa.lab as lab
+from qa.carrier.cdr import read_cdrs
 from qa.errors import BadInput
-from qa.transport.probe import options_request, sip_options
 from qa.ports import allocate_ports, port_is_free
 from qa.tools import have_tool
+from qa.transport.probe import options_request, sip_options
 
 pytestmark = [
     pytest.mark.integration,
@@ -200,13 +201,10 @@ def wait_cdr(state: lab.LabState, call_id: str, timeout: float = 5) -> list[dict
 def carrier_saw(state: lab.LabState, call_id: str) -> list[dict]:
     seen = []
     for name, path in state.carrier_cdr.items():
-        p = Path(path)
-        if p.is_file():
-            for line in p.read_text().splitlines():
-                if call_id in line:
-                    rec = json.loads(line)
-                    rec.setdefault("carrier", name)
-                    seen.append(rec)
+        for rec in read_cdrs(path):
+            if rec.get("call_id") == call_id:
+                rec.setdefault("carrier", name)
+                seen.append(rec)
     return seen
 
 
@@ -468,8 +466,8 @@ def test_bad_seed_is_bad_input(tmp: Path) -> None:
 
 def test_allow_list_pike_and_sigkill_of_supervisor(tmp: Path) -> None:
     """A second lab: only 127.0.0.1/32 allowed, pike at 20 requests / 2 s."""
-    from qa.paths import DEFAULT_SEED
     import yaml
+    from qa.paths import DEFAULT_SEED
     data = yaml.safe_load(DEFAULT_SEED.read_text())
     data["allow_list"] = ["127.0.0.1/32"]
     data["antiflood"] = {"window_s": 2, "max_requests": 20, "ban_s": 30}

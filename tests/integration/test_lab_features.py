@@ -14,7 +14,6 @@ auth with ``qa.sip`` helpers) where a test must see or forge exact messages, and
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import socket
 import ssl
@@ -31,6 +30,7 @@ from typing import Any, Callable
 import pytest
 
 import qa.lab as lab
+from qa.carrier.cdr import read_cdrs
 from qa.lab.seed import load_seed
 from qa.paths import DEFAULT_SEED
 from qa.sip import (
@@ -336,14 +336,10 @@ def cdr(state: lab.LabState, call_id: str, timeout: float = 8) -> dict[str, Any]
 def carrier_records(state: lab.LabState, call_id: str) -> list[dict[str, Any]]:
     out = []
     for name, path in state.carrier_cdr.items():
-        p = Path(path)
-        if p.is_file():
-            for line in p.read_text().splitlines():
-                if call_id in line:
-                    rec = json.loads(line)
-                    if rec.get("call_id") == call_id:
-                        rec.setdefault("carrier", name)
-                        out.append(rec)
+        for rec in read_cdrs(path):
+            if rec.get("call_id") == call_id:
+                rec.setdefault("carrier", name)
+                out.append(rec)
     return out
 
 

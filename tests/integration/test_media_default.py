@@ -9,7 +9,6 @@ carrier's CDR (``rtp_payload_types_in``) is the second witness of the payload ty
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import struct
 import time
@@ -22,6 +21,7 @@ from qa import lab
 from qa.capture.live import Capture
 from qa.capture.model import CaptureUnavailable
 from qa.capture.pcapfile import FrameSource
+from qa.carrier.cdr import read_cdrs
 from qa.cases.checks import Expectation
 from qa.cases.customers import CallSpec, CustomerOutcome, place
 from qa.config import Environment, lab_environment
@@ -113,8 +113,7 @@ def _carrier_line(env: Environment, call_id: str, timeout: float = 10.0) -> dict
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for path in env.carrier_cdr_paths:
-            for line in path.read_text().splitlines() if path.is_file() else ():
-                row = json.loads(line)
+            for row in read_cdrs(path):
                 if row.get("call_id") == call_id and row.get("final_code") == 200:
                     return row
         time.sleep(0.2)

@@ -9,7 +9,6 @@ test is the lab's).
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.carrier.cdr import read_cdrs
 from qa.paths import DEFAULT_PLAN, ROOT
 from qa.ports import allocate_ports
 from qa.sipp import Agent, CallResult, SippResult, run
@@ -58,10 +58,9 @@ class Carrier:
         """The carrier's CDR of ``call_id`` (written when the call ends)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.cdr.exists():
-                for line in self.cdr.read_text().splitlines():
-                    if line.strip() and json.loads(line).get("call_id") == call_id:
-                        return json.loads(line)
+            for row in read_cdrs(self.cdr):
+                if row.get("call_id") == call_id:
+                    return row
             time.sleep(0.1)
         raise AssertionError(f"no carrier CDR for {call_id}; CDRs: {self.cdr.read_text() if self.cdr.exists() else '-'}")
 
