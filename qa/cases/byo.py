@@ -20,6 +20,7 @@ from pathlib import Path
 from qa.cases.checks import Expectation, judge
 from qa.cases.record import CallRecord, CallRecordWriter
 from qa.cases.runner import CONTRACT_FIELDS, CUSTOMER_FIELDS, _handling_carrier
+from qa.cdr.normalise import call_cdr
 from qa.cdr.source import wait_for_rows
 from qa.config import Environment
 from qa.errors import BadInput
@@ -91,7 +92,7 @@ def _remote(env: Environment, peer: str, info: ScenarioInfo) -> str | None:
 
 
 def run_case(path: str | Path, env: Environment, output: Path, *, case: str,
-             opts: ByoOptions = ByoOptions()) -> CallRecord:
+             opts: ByoOptions = ByoOptions(), test: str | None = None) -> CallRecord:
     """Inspect, run and judge one scenario; the record is appended to ``output/calls.jsonl``.
 
     Raises ScenarioError (one line) when the scenario cannot run: invalid XML, or a peer
@@ -107,6 +108,7 @@ def run_case(path: str | Path, env: Environment, output: Path, *, case: str,
                                    transport=opts.transport))
     _scrub(workdir, env)
     record = build_record(run, case, account, opts)
+    record.test = test
     expect = Expectation(final_code=opts.expect, check_cdr=peer == "platform" and info.initial_method == "INVITE")
     _join_witnesses(record, env, run, expect)
     judge(record, expect)
@@ -174,7 +176,7 @@ def _join_witnesses(record: CallRecord, env: Environment, run: ScenarioRun, expe
     if env.platform_cdr is not None and expect.check_cdr:
         rows = wait_for_rows(env.platform_cdr, record.call_id, expect=record.final_code == 200)
         if rows:
-            record.cdr = {k: v for k, v in rows[-1].items() if k != "raw"} | {"count": len(rows)}
+            record.cdr = call_cdr(rows)
 
 
 def _scrub(workdir: Path, env: Environment) -> None:

@@ -263,20 +263,30 @@ def ended_by(record: CallRecord, who: str) -> list[str]:
     return [] if got == who else [f"customer: call ended by {got or 'nobody'}, expected {who}"]
 
 
-def duration_at_most(record: CallRecord, seconds: float) -> list[str]:
-    """The answered call lasted no longer than ``seconds``."""
-    if record.duration_s is not None and record.duration_s <= seconds:
+def _window(low: float | None, high: float) -> str:
+    return f"at most {high:g} s" if low is None else f"between {low:g} and {high:g} s"
+
+
+def _inside(value: float | None, low: float | None, high: float) -> bool:
+    return value is not None and (low is None or value >= low) and value <= high
+
+
+def duration_at_most(record: CallRecord, seconds: float, at_least: float | None = None) -> list[str]:
+    """The answered call lasted no longer than ``seconds`` (and, with ``at_least``, no
+    shorter: a timer that fires early is as wrong as one that never fires)."""
+    if _inside(record.duration_s, at_least, seconds):
         return []
-    return [f"customer: call lasted {_fmt(record.duration_s)} s, expected at most {seconds:g} s"]
+    return [f"customer: call lasted {_fmt(record.duration_s)} s, expected {_window(at_least, seconds)}"]
 
 
-def final_within(record: CallRecord, seconds: float) -> list[str]:
-    """The final response came within ``seconds`` of the first INVITE."""
+def final_within(record: CallRecord, seconds: float, at_least: float | None = None) -> list[str]:
+    """The final response came within ``seconds`` of the first INVITE (and, with
+    ``at_least``, not before: an INVITE timer shorter than configured is a regression)."""
     final_at = record.answered or _customer(record, "final_at") or record.ended
-    if record.started is not None and final_at is not None and final_at - record.started <= seconds:
-        return []
     took = None if record.started is None or final_at is None else final_at - record.started
-    return [f"customer: final response after {_fmt(took)} s, expected within {seconds:g} s"]
+    if _inside(took, at_least, seconds):
+        return []
+    return [f"customer: final response after {_fmt(took)} s, expected {_window(at_least, seconds).replace('at most', 'within')}"]
 
 
 def final_one_of(record: CallRecord, codes: list[int]) -> list[str]:
@@ -292,6 +302,17 @@ def cdr_code(record: CallRecord, code: int) -> list[str]:
         return [f"platform: no CDR, expected one with code {code}"]
     got = record.cdr.get("sip_code")
     return [] if got is not None and int(got) == code else [f"platform: CDR says {got}, expected {code}"]
+
+
+def cdr_end_reason(record: CallRecord, reason: str) -> list[str]:
+    """The platform's CDR says why the call ended (the lab's ``end_reason``: caller-bye,
+    callee-bye, media-timeout, session-expired, max-duration)."""
+    if record.cdr is None:
+        return [f"platform: no CDR, expected one ended by {reason}"]
+    if "end_reason" not in record.cdr:
+        return [f"platform: the CDR has no end_reason column, expected {reason}"]
+    got = record.cdr.get("end_reason")
+    return [] if got == reason else [f"platform: CDR end reason {got}, expected {reason}"]
 
 
 def record_route_contains(record: CallRecord, text: str) -> list[str]:

@@ -5,11 +5,12 @@ generated pcaps, SIP INFO, session timers, large requests); the Python customer 
 what SIPp in Debian cannot do: TLS, and replaying credentials. Both return the same
 customer witness (``qa.sipp.CallResult`` fields), so the runner does not care which.
 
-Every plain call expected to be answered carries media from the customer: SIPp's
-``uac_media`` plays RTP on the payload type the answer chose for the whole call (the
-wire witness can then tell one-way audio from a healthy call), and the record's
-``customer.media_sent`` says what went out, or ``none (why)``. ``media="none"`` opts a
-case out (it tests the absence of media); ``media=CODEC`` plays that codec regardless.
+Every answered call carries media from the customer: SIPp's ``uac_media`` (and the
+session-timer, padded-INVITE and SIP INFO scenarios around what they test) plays RTP on
+the payload type the answer chose for the whole call, the Python customer does the same
+over TLS (the wire witness can then tell one-way audio from a healthy call), and the
+record's ``customer.media_sent`` says what went out, or ``none (why)``. ``media="none"``
+opts a case out (it tests the absence of media); ``media=CODEC`` plays that codec.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ KINDS = ("call", "register", "replay")
 NO_MEDIA = "none"
 #: The scenario of a plain answered call: RTP on the answer's codec for the whole call.
 MEDIA_SCENARIO = "uac_media"
+#: Scenarios that play the answer's codec after the ACK (qa.sipp.scenarios: _MEDIA_TALK);
+#: they need qa.sipp.media.negotiated_play_keys and log one ``media:`` line per call.
+NEGOTIATED_MEDIA = frozenset({MEDIA_SCENARIO, "uac_large_invite", "uac_dtmf_info", "uac_session_timer"})
+#: A session-timer call lasts until the platform ends it: its audio covers the expiry and this.
+SESSION_MEDIA_MARGIN_S = 15.0
 #: Longest audio pcap (qa.sipp.media.audio_packets' limit): a longer call is silent after it.
 MAX_MEDIA_S = 600.0
 _MEDIA_LINE = re.compile(r"^media: (\S+) pt=(\d*) play=(\w+)\s*$", re.MULTILINE)
@@ -58,6 +64,7 @@ class CallSpec:
     session_expires: int | None = None
     padding: int = 0                # bytes of padding header: a request over the UDP limit
     cancel_after_s: float | None = None  # the caller CANCELs this long after ringing starts
+    test: str | None = None         # the Robot test placing it (record.test_id), None outside Robot
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -66,6 +73,11 @@ class CallSpec:
             raise BadInput(f"case {self.case}: dtmf_mode {self.dtmf_mode!r} is not one of {', '.join(DTMF_MODES)}")
         if self.transport not in ("udp", "tcp", "tls"):
             raise BadInput(f"case {self.case}: transport {self.transport!r} is not udp, tcp or tls")
+        own_media = ("session_expires" if self.session_expires is not None else "padding" if self.padding
+                     else "dtmf" if self.dtmf else None)
+        if self.media and own_media:
+            raise BadInput(f"case {self.case}: media={self.media} cannot be combined with {own_media} "
+                           "(that call plays its own media: the answer's codec, or its digits)")
 
 
 @dataclass
@@ -109,58 +121,79 @@ def _bind_failed(result: SippResult) -> bool:
     return any("bind" in line.lower() for line in result.errors)
 
 
+def scenario_name(spec: CallSpec) -> str:
+    """The sipp/ scenario that places ``spec`` (the Python customer places TLS and replay).
+
+    Every call expected to be answered plays RTP on the codec the answer chose, so the wire
+    witness judges media on every answered call: ``uac_media``, or the session-timer,
+    padded-INVITE and SIP INFO scenarios, which do the same around what they test
+    (:data:`NEGOTIATED_MEDIA`). ``media=none`` opts out (a case about the absence of media:
+    ``uac_call``), ``media=CODEC`` plays that codec's pcap, DTMF cases play their digits.
+    """
+    if spec.kind == "register":
+        return "uac_register"
+    if spec.session_expires is not None:
+        return "uac_session_timer"
+    if spec.padding:
+        return "uac_large_invite"
+    if spec.cancel_after_s is not None:
+        return "uac_cancel"
+    if spec.dtmf:
+        return "uac_dtmf_info" if spec.dtmf_mode == "info" else "uac_dtmf"
+    if spec.media:
+        return "uac_call" if spec.media.lower() == NO_MEDIA else "uac_dtmf"
+    return MEDIA_SCENARIO if spec.kind == "call" and spec.expect.final_code == 200 else "uac_call"
+
+
 def _scenario(spec: CallSpec, workdir: Path) -> tuple[str, dict[str, str]]:
     """The sipp/ scenario for the spec, and the keys it needs (pcaps are written here)."""
-    if spec.kind == "register":
-        return "uac_register", {}
-    if spec.session_expires is not None:
-        return "uac_session_timer", {"session_expires": str(spec.session_expires)}
-    if spec.padding:
-        return "uac_large_invite", {"padding_bytes": str(spec.padding)}
-    if spec.cancel_after_s is not None:
-        return "uac_cancel", {"cancel_ms": str(int(spec.cancel_after_s * 1000))}
-    if spec.dtmf and spec.dtmf_mode == "info":
-        return "uac_dtmf_info", {}
+    name = scenario_name(spec)
+    keys: dict[str, str] = {}
+    if name == "uac_session_timer":
+        keys = {"session_expires": str(spec.session_expires)}
+    elif name == "uac_large_invite":
+        keys = {"padding_bytes": str(spec.padding)}
+    elif name == "uac_cancel":
+        keys = {"cancel_ms": str(int((spec.cancel_after_s or 0) * 1000))}
+    elif name == "uac_dtmf":
+        keys = media.play_keys(_pcap_to_play(spec, workdir))
+    if name in NEGOTIATED_MEDIA:
+        # a session-timer call lasts until the platform ends it, not for the talk time
+        seconds = (spec.session_expires + SESSION_MEDIA_MARGIN_S if spec.session_expires is not None
+                   else spec.duration_s)
+        seconds = min(max(seconds, media.FRAME_MS / 1000), MAX_MEDIA_S)
+        keys |= media.negotiated_play_keys(seconds, _media_dir(workdir))
+    return name, keys
+
+
+def _pcap_to_play(spec: CallSpec, workdir: Path) -> Path:
+    """The pcap of ``uac_dtmf``: the case's digits (RFC 4733 or in-band), or its codec's audio."""
     if spec.dtmf:
         pcap = workdir / "dtmf.pcap"
         if spec.dtmf_mode == "rfc4733":
             media.rfc4733_pcap(spec.dtmf, pcap)
         else:
             media.inband_pcap(spec.dtmf, pcap, codec=spec.codecs[0])
-        return "uac_dtmf", media.play_keys(pcap)
-    if spec.media and spec.media.lower() != NO_MEDIA:
-        pcap = workdir / "audio.pcap"
-        media.audio_pcap(spec.media, max(spec.duration_s, 1.0), pcap)
-        return "uac_dtmf", media.play_keys(pcap)
-    if plays_negotiated_media(spec):
-        seconds = min(max(spec.duration_s, media.FRAME_MS / 1000), MAX_MEDIA_S)
-        return MEDIA_SCENARIO, media.negotiated_play_keys(seconds, _media_dir(workdir))
-    return "uac_call", {}
+        return pcap
+    pcap = workdir / "audio.pcap"
+    media.audio_pcap(str(spec.media), max(spec.duration_s, 1.0), pcap)
+    return pcap
 
 
 def plays_negotiated_media(spec: CallSpec) -> bool:
-    """Whether the call plays RTP on the codec the answer chose (``sipp/uac_media.xml``).
-
-    Every plain call expected to be answered does, so the wire witness can judge media on
-    every answered call; ``media="none"`` opts out (a case about the absence of media),
-    ``media=CODEC`` plays that codec's pcap as before. Calls expected to fail keep
-    ``uac_call`` exactly as before, and the session-timer, padding, CANCEL and DTMF cases
-    keep their own scenarios.
-    """
-    special = (spec.session_expires is not None or spec.padding or spec.cancel_after_s is not None
-               or spec.dtmf or spec.media)
-    return (spec.kind == "call" and spec.transport != "tls" and spec.expect.final_code == 200
-            and not special)
+    """Whether the call, once answered, plays RTP on the codec the answer chose."""
+    return spec.kind == "call" and spec.transport != "tls" and scenario_name(spec) in NEGOTIATED_MEDIA
 
 
 def sends_rtp(spec: CallSpec) -> bool:
     """Whether the customer plays RTP if the call is answered: the negotiated codec's audio,
     a codec's audio (``media=CODEC``), RFC 4733 events or in-band tones. (A negotiated codec
     without a pcap, e.g. opus, still sends nothing: the record's ``media_sent`` says so.)"""
-    if spec.kind != "call" or spec.transport == "tls":
+    if spec.kind == "replay" or (spec.kind == "call" and spec.transport == "tls"):
+        return (spec.media or "").lower() != NO_MEDIA      # the Python customer: the answer's codec
+    if spec.kind != "call":
         return False
-    explicit = bool(spec.media) and spec.media.lower() != NO_MEDIA
-    return explicit or plays_negotiated_media(spec) or (bool(spec.dtmf) and spec.dtmf_mode in ("rfc4733", "inband"))
+    return plays_negotiated_media(spec) or scenario_name(spec) == "uac_dtmf"
 
 
 def customer_sent_rtp(customer: dict[str, Any]) -> bool | None:
@@ -187,7 +220,7 @@ def media_sent(spec: CallSpec, scenario: str, keys: dict[str, str], call: CallRe
     """
     if not call.answered_ok or spec.kind != "call":
         return {}
-    if scenario == MEDIA_SCENARIO:
+    if scenario in NEGOTIATED_MEDIA:
         return {"media_sent": _negotiated_media_sent(call, keys, workdir)}
     if "media_pcap" in keys:
         return {"media_sent": _pcap_sent(keys["media_pcap"], call)}
@@ -249,13 +282,14 @@ async def _python_customer(spec: CallSpec, env: Environment, password: str) -> C
                         target_host=target.host, target_port=port, transport=spec.transport,
                         duration_s=spec.duration_s, codecs=spec.codecs, tls_server_name=target.tls_server_name,
                         ca_file=str(target.ca_cert) if target.ca_cert else None,
-                        replay_credentials=spec.kind == "replay")
+                        replay_credentials=spec.kind == "replay",
+                        send_media=(spec.media or "").lower() != NO_MEDIA)
     result = await place_call(config, timeout_s=spec.timeout_s)
     extra = {"record_route": result.record_route, "via_sent": result.via_sent,
              "rechallenged": result.rechallenged, "stale": result.stale, "replay_code": result.replay_code,
              "tls": str(result.tls) if result.tls else None}
     if result.final_code == 200:
-        extra["media_sent"] = "none (the Python customer, for TLS and replays, sends no RTP)"
+        extra["media_sent"] = result.media_sent or "none (the customer started no media)"
     if result.call_id is None:
         return CustomerOutcome(None, result.error or "the customer placed no call", extra)
     return CustomerOutcome(result, None if result.final_code else result.error, extra)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 #: Field order of the DESIGN §6 contract; ``to_json`` keeps it.
 RECORD_FIELDS = (
-    "case", "call_id", "from", "to", "transport", "offered_codecs", "answered_codec",
+    "case", "test", "call_id", "from", "to", "transport", "offered_codecs", "answered_codec",
     "started", "answered", "ended", "final_code", "pdd_ms", "setup_ms", "duration_s",
     "dtmf_sent", "dtmf_heard", "carrier_code", "customer", "carrier", "cdr", "pcap", "expect", "verdict",
     "reasons",
@@ -34,6 +34,7 @@ class CallRecord:
     """
 
     case: str
+    test: str | None = None  # the Robot test that placed the call (test_id), None outside Robot
     call_id: str | None = None
     from_: str | None = None
     to: str | None = None
@@ -96,6 +97,12 @@ class CallRecordWriter:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def test_id(suite_source: str | Path, test_name: str) -> str:
+    """A Robot test as a record's ``test``: ``suite file::test name`` (unique in a run,
+    where test names alone are not: two suites may have a test of the same name)."""
+    return f"{suite_source}::{test_name}"
 
 
 def read_records(path: Path) -> Iterator[CallRecord]:

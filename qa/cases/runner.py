@@ -18,6 +18,7 @@ from qa.cases import customers
 from qa.cases.checks import judge
 from qa.cases.customers import CallSpec
 from qa.cases.record import CallRecord, CallRecordWriter
+from qa.cdr.normalise import call_cdr
 from qa.cdr.source import wait_for_rows
 from qa.config import Environment
 
@@ -74,7 +75,7 @@ class Session:
         record = await self._customer(spec, workdir)
         await asyncio.to_thread(self._join_witnesses, record, spec)
         judge(record, spec.expect)
-        wire = wire_expectation(spec, record.customer)
+        wire = wire_expectation(spec, record.customer, media_quality(self.env))
         record.pcap = {"expect": wire}
         record.expect = spec.expect.to_json(media=wire["media"])
         self.writer.write(record)
@@ -83,7 +84,7 @@ class Session:
     async def _customer(self, spec: CallSpec, workdir: Path) -> CallRecord:
         password = spec.password if spec.password is not None else self.env.password(spec.from_user)
         outcome = await customers.place(spec, self.env, password, workdir)
-        record = CallRecord(case=spec.case, from_=spec.from_user, to=spec.to, transport=spec.transport,
+        record = CallRecord(case=spec.case, test=spec.test, from_=spec.from_user, to=spec.to, transport=spec.transport,
                             dtmf_sent=spec.dtmf)
         record.customer = dict(outcome.extra) | {"workdir": str(workdir)}
         call = outcome.call
@@ -112,11 +113,25 @@ class Session:
         if self.env.platform_cdr is not None and spec.expect.check_cdr:
             rows = wait_for_rows(self.env.platform_cdr, record.call_id, expect=record.final_code == 200)
             if rows:
-                cdr = {k: v for k, v in rows[-1].items() if k != "raw"}
-                record.cdr = cdr | {"count": len(rows)}
+                record.cdr = call_cdr(rows)
 
 
-def wire_expectation(spec: CallSpec, customer: dict | None = None) -> dict:
+#: Media quality an answered call with media must reach on the wire when the environment's
+#: ``thresholds`` do not say (loopback measures 0 loss, jitter < 4 ms, MOS 4.4): generous
+#: enough for a busy runner, tight enough that a platform dropping or bunching RTP fails.
+MEDIA_QUALITY = {"loss_pct_max": 5.0, "jitter_ms_max": 40.0, "mos_min": 3.5}
+
+
+def media_quality(env: Environment) -> dict[str, float]:
+    """The per-call media bounds the wire judges: the environment's ``thresholds``
+    (``loss_pct_max``, ``jitter_ms_max``, ``mos_min``) over :data:`MEDIA_QUALITY`."""
+    thresholds = getattr(env.settings, "thresholds", None)
+    given = {k: getattr(thresholds, k, None) for k in MEDIA_QUALITY}
+    return MEDIA_QUALITY | {k: float(v) for k, v in given.items() if v is not None}
+
+
+def wire_expectation(spec: CallSpec, customer: dict | None = None,
+                     quality: dict[str, float] | None = None) -> dict:
     """What the wire witness judges of this call once the run's capture is analysed
     (``qa.cases.wire.wire_verdict``): kept in the record's ``pcap.expect``. Media is
     expected both ways when the customer sent RTP (its record's ``media_sent``, which knows
@@ -124,7 +139,10 @@ def wire_expectation(spec: CallSpec, customer: dict | None = None) -> dict:
     sent = customers.customer_sent_rtp(customer or {})
     rtp = customers.sends_rtp(spec) if sent is None else sent
     media = spec.expect.media or ("both" if rtp else None)
-    return {"media": media, "customer_rtp": rtp}
+    expect: dict = {"media": media, "customer_rtp": rtp}
+    if quality and media in ("both", "early"):
+        expect["quality"] = dict(quality)
+    return expect
 
 
 def _handling_carrier(lines: list[dict]) -> dict:

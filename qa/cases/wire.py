@@ -31,7 +31,7 @@ from qa.analysis.calls import CallSummary
 from qa.analysis.findings import is_malformed
 from qa.analysis.rtp import StreamSummary
 from qa.cases.checks import failure_message, reasons_of
-from qa.cases.record import CallRecord, read_records
+from qa.cases.record import CallRecord, read_records, test_id
 
 LADDER_DIR = "ladders"
 
@@ -41,9 +41,10 @@ class WireResult:
     """What the wire witness did to a run's records."""
 
     calls_seen: int = 0
+    # keyed by report_key(record): the Robot test that placed the call
     failed_by_wire: list[str] = field(default_factory=list)
-    reasons: dict[str, list[str]] = field(default_factory=dict)  # case -> the wire's reasons
-    ladders: dict[str, Path] = field(default_factory=dict)  # case -> ladder file
+    reasons: dict[str, list[str]] = field(default_factory=dict)  # the wire's reasons
+    ladders: dict[str, Path] = field(default_factory=dict)  # the ladder of a failed call
     problem: str | None = None
 
 
@@ -64,6 +65,17 @@ def pcap_witness(summary: CallSummary) -> dict:
         "dtmf": summary.dtmf_rtp or summary.dtmf_info or "",
         "findings": [f"{f.severity} {f.rule}: {f.reason}" for f in summary.findings][:20],
     }
+
+
+def report_key(record: CallRecord) -> str:
+    """Which Robot test a record's wire verdict goes to: the test that placed the call
+    (``record.test``), else (a record written outside Robot) its case name."""
+    return record.test or record.case
+
+
+def key_name(key: str) -> str:
+    """A report key as a reader knows it: the test's name, without its suite file."""
+    return key.rpartition("::")[2]
 
 
 def _slug(text: str) -> str:
@@ -105,7 +117,7 @@ def join_wire(captures: list[Path], calls_file: Path, output: Path) -> WireResul
                 path.write_text(render_ladder(summary, carrier=(record.carrier or {}).get("carrier"),
                                               reasons=record.reasons))
                 record.pcap["ladder"] = str(path.relative_to(output))
-                result.ladders[record.case] = path
+                result.ladders[report_key(record)] = path
     _rewrite(calls_file, records)
     return result
 
@@ -113,9 +125,7 @@ def join_wire(captures: list[Path], calls_file: Path, output: Path) -> WireResul
 def _missing(record: CallRecord, result: WireResult) -> None:
     reason = "the call is not in the run's capture: the wire witness cannot judge it"
     record.fail("wire", reason)
-    if record.case not in result.failed_by_wire:
-        result.failed_by_wire.append(record.case)
-    result.reasons.setdefault(record.case, []).append(f"wire: {reason}")
+    _failed(record, [reason], result)
 
 
 def _witness(record: CallRecord, summary: CallSummary, result: WireResult) -> None:
@@ -125,15 +135,22 @@ def _witness(record: CallRecord, summary: CallSummary, result: WireResult) -> No
     for reason in reasons:
         record.fail("wire", reason)
     if reasons:
-        if record.case not in result.failed_by_wire:
-            result.failed_by_wire.append(record.case)
-        result.reasons.setdefault(record.case, []).extend(f"wire: {r}" for r in reasons)
+        _failed(record, reasons, result)
+
+
+def _failed(record: CallRecord, reasons: list[str], result: WireResult) -> None:
+    key = report_key(record)
+    if key not in result.failed_by_wire:
+        result.failed_by_wire.append(key)
+    result.reasons.setdefault(key, []).extend(f"wire: {r}" for r in reasons)
 
 
 # --- the wire's verdict ------------------------------------------------------------------
 
 #: How many malformed messages of one call are named (the rest are in ``pcap.malformed``).
 MALFORMED_SHOWN = 3
+#: A stream shorter than this (0.5 s at 20 ms) is not judged on loss, jitter or MOS.
+MIN_JUDGED_PACKETS = 25
 
 
 def wire_verdict(summary: CallSummary, expect: dict) -> list[str]:
@@ -148,6 +165,8 @@ def wire_verdict(summary: CallSummary, expect: dict) -> list[str]:
     reasons += payload_type_reasons(summary)
     if media == "both" or (media == "early" and expect.get("customer_rtp")):
         reasons += both_ways_reasons(summary)
+    if expect.get("quality"):
+        reasons += quality_reasons(summary, expect["quality"])
     if media == "early":
         reasons += early_media_reasons(summary)
     return reasons
@@ -171,6 +190,25 @@ def both_ways_reasons(summary: CallSummary) -> list[str]:
     if not (to_carrier or to_customer):
         return ["no media: answered call, 0 RTP packets either way"]
     return [f"one-way audio: carrier→customer {to_customer} RTP packets, customer→carrier {to_carrier}"]
+
+
+def quality_reasons(summary: CallSummary, quality: dict) -> list[str]:
+    """Loss, jitter and MOS of each audio stream against the case's bounds (``pcap.expect
+    .quality``: the environment's thresholds). Streams too short to judge (fewer packets
+    than a MOS needs) are left alone, as are event-only streams."""
+    reasons = []
+    for st in summary.streams:
+        if st.codec is None or st.packets < MIN_JUDGED_PACKETS:
+            continue
+        side = f"RTP {_side(st.direction)} {st.src}→{st.dst}"
+        if "loss_pct_max" in quality and st.loss_percent > quality["loss_pct_max"]:
+            reasons.append(f"{side}: {st.loss_percent:.1f}% lost ({st.lost} of {st.expected}), "
+                           f"at most {quality['loss_pct_max']:g}% allowed")
+        if "jitter_ms_max" in quality and st.jitter_ms > quality["jitter_ms_max"]:
+            reasons.append(f"{side}: jitter {st.jitter_ms:.1f} ms, at most {quality['jitter_ms_max']:g} ms allowed")
+        if "mos_min" in quality and st.mos is not None and st.mos < quality["mos_min"]:
+            reasons.append(f"{side}: MOS {st.mos:.2f}, at least {quality['mos_min']:g} expected")
+    return reasons
 
 
 def payload_type_reasons(summary: CallSummary) -> list[str]:
@@ -229,11 +267,14 @@ def annotate_report(output_xml: Path, result: WireResult, output: Path, *, captu
     run = ExecutionResult(str(output_xml))
     run.suite.metadata["Capture"] = capture
     for test in run.suite.all_tests:
-        wire = result.reasons.get(test.name)
+        key = test_id(test.source, test.name)
+        if key not in result.reasons and key not in result.ladders:
+            key = test.name                  # records written without their Robot test
+        wire = result.reasons.get(key)
         if wire:
             test.message = wire_message(test.message if test.status == "FAIL" else "", wire)
             test.status = "FAIL"
-        ladder = result.ladders.get(test.name)
+        ladder = result.ladders.get(key)
         if ladder is None:
             continue
         link = f'<a href="{ladder.relative_to(output)}">ladder of the call</a>'

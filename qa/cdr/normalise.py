@@ -97,9 +97,12 @@ def to_code(value: Any, column: str = "sip_code") -> int | None:
 
 
 def canonical_row(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
-    """The canonical columns of ``row`` with normalised values, plus ``raw`` (the row itself).
+    """The canonical columns of ``row`` with normalised values, plus ``extra``.
 
-    A missing duration is derived from the answer and end times when both are known.
+    ``extra`` holds the source's own columns beyond the canonical ones (neither a canonical
+    name nor mapped onto one), e.g. the lab's ``end_reason``; a call record shows them
+    (:func:`call_cdr`). A missing duration is derived from the answer and end times when
+    both are known.
     """
     def get(col: str) -> Any:
         return row.get(column_of(mapping, col))
@@ -115,5 +118,27 @@ def canonical_row(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[st
         out["duration"] = round(out["end_time"] - out["answer_time"], 3)
     out["sip_code"] = to_code(get("sip_code"), column_of(mapping, "sip_code"))
     out = {col: out[col] for col in CANONICAL_COLUMNS}
-    out["raw"] = dict(row)
+    out["extra"] = _extra_columns(row, mapping)
     return out
+
+
+def _extra_columns(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    """The row's other columns as JSON values: scalars kept, anything else as text."""
+    taken = set(CANONICAL_COLUMNS) | {column_of(mapping, col) for col in CANONICAL_COLUMNS}
+    extra: dict[str, Any] = {}
+    for name, value in row.items():
+        if name in taken or not isinstance(name, str):
+            continue
+        if isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            value = str(value)
+        extra[name] = value
+    return extra
+
+
+def call_cdr(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``cdr`` of a call record from the Call-ID's canonical rows (at least one): the
+    last row's canonical columns and extra columns, and ``count`` (1 is right)."""
+    last = rows[-1]
+    return {k: v for k, v in last.items() if k != "extra"} | last.get("extra", {}) | {"count": len(rows)}

@@ -171,6 +171,8 @@ def _echo(line: object) -> None:
 
 
 def _print_wire(wire, capture) -> None:  # noqa: ANN001 - qa.cases.wire.WireResult, RunCapture
+    from qa.cases.wire import key_name
+
     if not capture.files:
         _echo(f"wire witness: capture {capture.describe()}")
         return
@@ -178,5 +180,5 @@ def _print_wire(wire, capture) -> None:  # noqa: ANN001 - qa.cases.wire.WireResu
           + (f"; {len(wire.failed_by_wire)} cases failed on the wire" if wire.failed_by_wire else ""))
     if wire.problem:
         _echo(f"  {wire.problem}")
-    for case, path in wire.ladders.items():
-        _echo(f"  ladder of {case}: {path}")
+    for key, path in wire.ladders.items():
+        _echo(f"  ladder of {key_name(key)}: {path}")

@@ -28,7 +28,7 @@ from typing import Callable
 from qa.customer.result import CustomerResult, TlsReport
 from qa.customer.tls import classify_failure, fetch_peer_cert, fill_cert, report_from_ssl, verifying_context
 from qa.customer.transaction import Action, CancelTimer, Send, StartTimer
-from qa.customer.uac import CallConfig, UacCall, UacRegister, _UacCore
+from qa.customer.uac import CallConfig, StartMedia, StopMedia, UacCall, UacRegister, _UacCore
 from qa.errors import ParseError
 from qa.ports import allocate_rtp_port
 from qa.sip import StreamFramer
@@ -129,14 +129,59 @@ def _failed(kind: type[_UacCore], config: CallConfig, error: str, tls: TlsReport
 
 
 # ---------------------------------------------------------------- driving
-class _Driver:
-    """Executes a UAC's actions: sends on the link, keeps its timers on the loop."""
+class _MediaSender:
+    """Plays the answer's codec from the offer's port, paced on the loop's clock.
 
-    def __init__(self, uac: _UacCore, link: _UdpLink | _StreamLink) -> None:
+    The packets are qa.sipp.media's audio (the same tone the SIPp customer plays), sent
+    at their 20 ms offsets; a late loop catches up rather than drifting (RTP timestamps
+    stay on the sender's clock, RFC 3550 §5.1).
+    """
+
+    def __init__(self, socket: UdpEndpoint) -> None:
+        self.socket = socket
+        self.task: asyncio.Task | None = None
+        self.sent = 0
+        self.what: StartMedia | None = None
+
+    def start(self, order: StartMedia) -> None:
+        self.stop()
+        self.what, self.sent = order, 0
+        self.task = asyncio.get_running_loop().create_task(self._play(order))
+
+    async def _play(self, order: StartMedia) -> None:
+        from qa.sipp.media import audio_packets
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for offset, packet in audio_packets(order.codec, max(order.seconds, 0.02)):
+            delay = start + offset - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.socket.send(bytes(packet), order.addr)
+            self.sent += 1
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    def describe(self) -> str | None:
+        """The record's ``media_sent`` line, or None when no media was started."""
+        if self.what is None:
+            return None
+        what = self.what
+        return f"{what.codec} (PT {what.payload_type}): {self.sent} packets, {self.sent * 0.02:.2f} s"
+
+
+class _Driver:
+    """Executes a UAC's actions: sends on the link, keeps its timers on the loop, plays RTP."""
+
+    def __init__(self, uac: _UacCore, link: _UdpLink | _StreamLink, media: UdpEndpoint | None = None) -> None:
         self.uac, self.link = uac, link
         self.loop = asyncio.get_running_loop()
         self.timers: dict[object, asyncio.TimerHandle] = {}
         self.finished = asyncio.Event()
+        self.media = _MediaSender(media) if media is not None else None
 
     def run(self, actions: list[Action]) -> None:
         for action in actions:
@@ -149,6 +194,10 @@ class _Driver:
                 self.timers[action.key] = self.loop.call_later(action.delay, self._fire, action.key)
             elif isinstance(action, CancelTimer):
                 self._cancel(action.key)
+            elif isinstance(action, StartMedia) and self.media is not None:
+                self.media.start(action)
+            elif isinstance(action, StopMedia) and self.media is not None:
+                self.media.stop()
         if self.uac.done:
             self.finished.set()
 
@@ -188,6 +237,9 @@ class _Driver:
             for handle in self.timers.values():
                 handle.cancel()
             self.timers.clear()
+            if self.media is not None:
+                self.media.stop()
+                self.uac.result.media_sent = self.media.describe() or self.uac.result.media_sent
 
 
 async def _open_link(config: CallConfig, deliver: Deliver) -> tuple[
@@ -204,7 +256,8 @@ async def _open_link(config: CallConfig, deliver: Deliver) -> tuple[
 
 
 async def _media_sink(config: CallConfig, kind: type[_UacCore]) -> tuple[CallConfig, UdpEndpoint | None]:
-    """Bind the SDP's RTP port (packets are dropped: this customer checks signalling)."""
+    """Bind the SDP's RTP port: RTP is sent from it (symmetric RTP); what comes back is
+    dropped (the wire witness judges it in the run's capture)."""
     if kind is not UacCall or config.media_port:
         return config, None
     port = allocate_rtp_port(config.local_host)
@@ -221,7 +274,7 @@ async def _run(kind: type[_UacCore], config: CallConfig, timeout_s: float) -> Cu
     try:
         config, sink = await _media_sink(config, kind)
         config = dataclasses.replace(config, local_host=link.local[0], local_port=link.local[1])
-        driver = _Driver(kind(config, time.time), link)
+        driver = _Driver(kind(config, time.time), link, sink)
         if isinstance(link, _StreamLink):
             link.pump_task = asyncio.get_running_loop().create_task(link.pump(driver.deliver, driver.closed))
         await driver.drive(timeout_s)

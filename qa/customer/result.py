@@ -91,3 +91,4 @@ class CustomerResult(CallResult):
     replay_code: int | None = None
     replay_call_id: str | None = None
     error: str | None = None             # why the customer gave up (timeout, transport), if it did
+    media_sent: str | None = None        # the RTP it sent once answered ("PCMU (PT 0): 50 packets, 1.00 s"), or why none

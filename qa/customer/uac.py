@@ -38,7 +38,7 @@ from qa.customer.result import CustomerResult
 from qa.customer.transaction import (T1, T2, Action, Addr, CancelTimer, ClientTransaction, Send,
                                      StartTimer)
 
-__all__ = ["CallConfig", "UacCall", "UacRegister"]
+__all__ = ["CallConfig", "StartMedia", "StopMedia", "UacCall", "UacRegister"]
 
 USER_AGENT = "voipqa-customer"
 _AUTH = {401: ("www-authenticate", "Authorization"), 407: ("proxy-authenticate", "Proxy-Authorization")}
@@ -70,6 +70,7 @@ class CallConfig:
     duration_s: float = 1.0
     extra_headers: tuple[tuple[str, str], ...] = ()
     replay_credentials: bool = False
+    send_media: bool = True                # once answered, RTP in the answer's codec for duration_s
     expires: int = 60
     tls_server_name: str | None = None
     ca_file: str | None = None
@@ -103,6 +104,51 @@ class _Leg:
     remote_target: str = ""
     route_set: list[str] = field(default_factory=list)
     ack: Send | None = None                # the ACK of the 2xx, sent again for each copy
+
+
+@dataclass(frozen=True)
+class StartMedia:
+    """Send RTP for ``seconds`` to the answer's media address in the answer's first codec
+    (RFC 3264 §6.1: the answerer's preferred format), from the offer's port (symmetric RTP,
+    RFC 4961). The shell paces the packets; the call's end stops them (:class:`StopMedia`)."""
+
+    addr: Addr
+    codec: str
+    payload_type: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StopMedia:
+    """The call is over: stop sending RTP."""
+
+
+#: Codecs the Python customer can send audio in (qa.sipp.media.audio_packets).
+MEDIA_CODECS = ("PCMU", "PCMA", "G722")
+
+
+def answer_media(body: bytes) -> tuple[Addr, str, int] | str:
+    """The first audio stream of an SDP answer as (address, codec, payload type), or why
+    none can be sent to: no SDP, a rejected (port 0) or inactive/recvonly stream, no
+    connection address (RFC 8866 §5.7)."""
+    if not body.strip():
+        return "the answer had no SDP"
+    try:
+        sdp = SessionDescription.parse(body)
+    except ParseError as exc:
+        return f"the answer's SDP does not parse ({exc})"
+    audio = next((m for m in sdp.media if m.media == "audio"), None)
+    if audio is None or audio.port == 0 or not audio.formats:
+        return "the answer has no audio stream"
+    if audio.direction in ("inactive", "sendonly"):
+        return f"the answer's audio is {audio.direction}"
+    connection = audio.connection or sdp.connection
+    if connection is None:
+        return "the answer's audio has no connection address"
+    fmt = audio.formats[0]
+    pt = int(fmt) if fmt.isdigit() and fmt.isascii() else -1
+    mapping = audio.rtpmap.get(pt)
+    return (connection.address, audio.port), (mapping.encoding if mapping else fmt), pt
 
 
 def _delta_seconds(msg: Response, name: str) -> int | None:
@@ -474,7 +520,22 @@ class UacCall(_UacCore):
         r.answered, r.setup_ms = self._wall(now), self._ms(now)
         r.record_route = resp.headers.get_all("record-route")
         self._codec_from(resp)
-        return self._confirm(leg, resp) + [StartTimer(_HANGUP, self.config.duration_s)]
+        return self._confirm(leg, resp) + self._start_media(resp) + [StartTimer(_HANGUP, self.config.duration_s)]
+
+    def _start_media(self, resp: Response) -> list[Action]:
+        """Every answered call carries media: the answer's codec for the talk time."""
+        if not self.config.send_media:
+            self.result.media_sent = "none (media=none)"
+            return []
+        found = answer_media(resp.body)
+        if isinstance(found, str):
+            self.result.media_sent = f"none ({found})"
+            return []
+        addr, codec, pt = found
+        if codec.upper() not in MEDIA_CODECS:
+            self.result.media_sent = f"none ({codec} (PT {pt}): no audio for it)"
+            return []
+        return [StartMedia(addr, codec.upper(), pt, self.config.duration_s)]
 
     def _confirm(self, leg: _Leg, resp: Response) -> list[Action]:
         """Dialog state from the 2xx (§12.1.2), then the ACK (same CSeq number, new branch)."""
@@ -528,7 +589,7 @@ class UacCall(_UacCore):
         if leg is None or leg.state != "confirmed":
             return []
         self._ended(now, "caller")
-        return self._send_bye(leg, now)
+        return [StopMedia()] + self._send_bye(leg, now)
 
     def _ended(self, now: float, by: str) -> None:
         r = self.result
@@ -542,7 +603,7 @@ class UacCall(_UacCore):
         if req.method == "BYE" and leg is not None and leg is self.leg and leg.state == "confirmed":
             self._ended(now, "callee")
             leg.state = "ended"
-            reply = [CancelTimer(_HANGUP), Send(bytes(make_response(req, 200)), self._reply_addr(req))]
+            reply = [CancelTimer(_HANGUP), StopMedia(), Send(bytes(make_response(req, 200)), self._reply_addr(req))]
             return reply + self._finish(now)
         if req.method == "INVITE" and leg is not None and req.to_tag:
             resp = make_response(req, 200, headers=[("Contact", self._contact()),

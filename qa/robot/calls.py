@@ -8,18 +8,11 @@ from typing import Literal
 
 from robot.api import logger
 from robot.api.deco import keyword
-from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 from robot.utils import timestr_to_secs
 
 from qa.cases import CallRecord, CallSpec, Expectation
+from qa.robot.running import running_test, test_name
 
-
-def _test_name() -> str | None:
-    """The running Robot test's name: the case name in calls.jsonl."""
-    try:
-        return BuiltIn().get_variable_value("${TEST NAME}")
-    except RobotNotRunningError:
-        return None
 
 
 def _expectation(expect: str | int | None, carrier_sees: str | bool | None, check_cdr: bool = True,
@@ -63,7 +56,8 @@ class CallKeywords:
               kind: str = "call", local_ip: str | None = None, dtmf: str = "", dtmf_mode: DtmfMode = "rfc4733",
               media: str | None = None, session_expires: int | None = None, padding: int = 0,
               cancel_after: timedelta | str | None = None, expect_media: MediaExpectation | None = None) -> CallSpec:
-        return CallSpec(case=case or _test_name() or f"{caller}->{callee}", from_user=str(caller), to=str(callee),
+        return CallSpec(case=case or test_name() or f"{caller}->{callee}", test=running_test(),
+                        from_user=str(caller), to=str(callee),
                         password=password, transport=transport.lower(), duration_s=_seconds(duration),
                         timeout_s=_seconds(timeout), codecs=_codecs(codecs), kind=kind,
                         expect=_expectation(expect, carrier_sees, check_cdr=kind != "register",

@@ -6,35 +6,21 @@ from pathlib import Path
 
 from robot.api import logger
 from robot.api.deco import keyword
-from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 from robot.utils import timestr_to_secs
 
 from qa.cases import CallRecord
 from qa.cases.byo import DEFAULT_FIELDS, ByoOptions, run_case
-
-
-def _suite_dir() -> Path | None:
-    """The running suite file's folder: a relative scenario path is read from there first."""
-    try:
-        source = BuiltIn().get_variable_value("${SUITE SOURCE}")
-    except RobotNotRunningError:
-        return None
-    return Path(source).parent if source else None
+from qa.robot.running import running_test, suite_dir, test_name
 
 
 def _resolve(path: str) -> Path:
+    """A relative scenario path is read from the running suite file's folder first."""
     given = Path(path)
-    base = _suite_dir()
+    base = suite_dir()
     if not given.is_absolute() and base is not None and (base / given).is_file():
         return base / given
     return given
 
-
-def _name(path: Path) -> str:
-    try:
-        return BuiltIn().get_variable_value("${TEST NAME}") or path.stem
-    except RobotNotRunningError:
-        return path.stem
 
 
 class ScenarioKeywords:
@@ -63,6 +49,7 @@ class ScenarioKeywords:
         resolved = _resolve(path)
         opts = ByoOptions(expect=code, service=service, user=user, fields=fields, peer=peer.lower(),
                           timeout_s=timestr_to_secs(timeout) if timeout else None, transport=transport.lower())
-        record = run_case(resolved, self.ctx.connect(), self.ctx.output_dir(), case=_name(resolved), opts=opts)
+        record = run_case(resolved, self.ctx.connect(), self.ctx.output_dir(), case=test_name() or resolved.stem, opts=opts,
+                          test=running_test())
         logger.info(self.ctx.mask(record.to_json()))
         return record

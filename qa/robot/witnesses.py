@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robot.api import logger
 from robot.api.deco import keyword
 from robot.utils import timestr_to_secs
 
@@ -56,6 +57,12 @@ class WitnessKeywords:
         _assert(checks.final_within(call, timestr_to_secs(limit)), call)
 
     @keyword
+    def final_response_should_arrive_between(self, call: CallRecord, low: str, high: str) -> None:
+        """The final response came from ``low`` to ``high`` after the first INVITE (an INVITE
+        timer window: too early is a regression too)."""
+        _assert(checks.final_within(call, timestr_to_secs(high), timestr_to_secs(low)), call)
+
+    @keyword
     def call_should_be_answered(self, call: CallRecord) -> None:
         """The customer got 200 OK."""
         _assert(checks.final_code(call, 200), call)
@@ -84,6 +91,12 @@ class WitnessKeywords:
     def call_duration_should_be_at_most(self, call: CallRecord, limit: str) -> None:
         """The answered call lasted no longer than ``limit``."""
         _assert(checks.duration_at_most(call, timestr_to_secs(limit)), call)
+
+    @keyword
+    def call_duration_should_be_between(self, call: CallRecord, low: str, high: str) -> None:
+        """The answered call lasted from ``low`` to ``high``: a timer case asserts a window,
+        so a timer that fires early fails as surely as one that never fires."""
+        _assert(checks.duration_at_most(call, timestr_to_secs(high), timestr_to_secs(low)), call)
 
     @keyword
     def setup_time_should_be_at_least(self, call: CallRecord, limit: str) -> None:
@@ -181,6 +194,19 @@ class WitnessKeywords:
     def platform_cdr_should_have_code(self, call: CallRecord, code: int) -> None:
         """The platform's CDR carries SIP code ``code``."""
         _assert(checks.cdr_code(call, int(code)), call)
+
+    @keyword
+    def platform_cdr_end_reason_should_be(self, call: CallRecord, reason: str) -> None:
+        """The platform's CDR says why the call ended (e.g. session-expired, media-timeout).
+
+        Asserted where the platform records an end reason (the lab's ``end_reason``); a CDR
+        source without that column is logged as a warning, not failed: it cannot say.
+        """
+        if call.cdr is not None and "end_reason" not in call.cdr:
+            logger.warn(f"platform CDRs have no end_reason column: end reason {reason} not asserted "
+                        f"(call {call.call_id})")
+            return
+        _assert(checks.cdr_end_reason(call, reason), call)
 
     @keyword
     def platform_should_have_no_billable_cdr(self, call: CallRecord) -> None:

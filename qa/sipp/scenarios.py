@@ -315,6 +315,60 @@ def _doc(title: str, scenario: str, extra_args: str, keys: str, flow: str) -> st
 
 _TALK_PAUSE = "  <!-- talk time: -d -->\n  <pause/>"
 
+#: The answer's first payload type, from the m=audio line of the 200's SDP (the format the
+#: answerer prefers: RFC 3264 §6.1). check_it="false": an answer without SDP leaves it unset.
+_ANSWER_PT = ('<ereg regexp="m=audio [0-9]+ [A-Z/]+ ([0-9]+)" search_in="body" check_it="false" '
+              'assign_to="m_audio,pt"/>')
+#: What the customer played, one line per call in -log_file: qa.cases.customers reads it.
+MEDIA_LOG = "media: [call_id] pt=[$pt] play={what}"
+
+
+def _media_start(codecs: dict[str, int]) -> str:
+    """Start the pcap of the answer's payload type (SIPp plays it in a thread while the
+    scenario goes on), or log that none fits; then carry on at ``media_started``.
+
+    SIPp has no switch: each codec gets a ``strcmp`` (0 when equal) turned into a boolean
+    by ``test``, and a ``nop test=... next=...`` jumps to its ``exec play_pcap_audio``.
+    A payload type without a pcap (opus, G.729, no SDP) falls through and plays nothing.
+    """
+    none = f'  <nop hide="true"><action><log message="{MEDIA_LOG.format(what="none")}"/></action></nop>'
+    return "\n".join([
+        "  <!-- media: the answer's first payload type [$pt] picks the pcap to play -->",
+        '  <nop hide="true"><action>', *(_is_codec(c, pt) for c, pt in codecs.items()), "  </action></nop>",
+        *(f'  <nop hide="true" test="is_{c.lower()}" next="play_{c.lower()}"/>' for c in codecs),
+        none, jump("media_started"), *(_play(c) for c in codecs), label("media_started")])
+
+
+def _is_codec(codec: str, pt: int) -> str:
+    """Actions setting the boolean ``is_<codec>``: is [$pt] this codec's payload type?"""
+    low = codec.lower()
+    return (f'    <strcmp assign_to="cmp_{low}" variable="pt" value="{pt}"/>\n'
+            f'    <test assign_to="is_{low}" variable="cmp_{low}" compare="equal" value="0"/>')
+
+
+def _play(codec: str) -> str:
+    """The branch of one codec: log it, start its pcap (SIPp plays it in a thread), talk."""
+    return (f"{label(f'play_{codec.lower()}')}\n"
+            f'  <nop hide="true"><action><log message="{MEDIA_LOG.format(what=codec)}"/>'
+            f'<exec play_pcap_audio="[{pcap_key(codec)}]"/></action></nop>\n{jump("media_started")}')
+
+
+#: The codecs the negotiated-media scenarios have pcaps for (qa.sipp.media encodes them).
+_MEDIA_CODECS = dict(STATIC_PAYLOAD_TYPES)
+_MEDIA_ARGS = "".join(f"-key {pcap_key(c)} {c.lower()}.pcap " for c in _MEDIA_CODECS)
+_MEDIA_KEYS_DOC = ("\n".join(f"         {pcap_key(c):<15} the pcap to play when the answer's first payload type is "
+                              f"{pt} ({c})" for c, pt in _MEDIA_CODECS.items())
+                   + "\n                         (qa.sipp.media.negotiated_play_keys writes them; SIPp reads\n"
+                     "                         every one when it loads the scenario)")
+_MEDIA_FLOW_DOC = ("  Media: on the 200, <ereg search_in=\"body\"> takes the first payload type of the\n"
+                   "  answer's m=audio line into [$pt]; after the ACK the pcap of that payload type starts\n"
+                   "  (strcmp/test and a jump per codec) and plays while the talk goes on. Another payload\n"
+                   "  type (opus, G.729) or no SDP plays nothing. Either way -log_file gets one line per\n"
+                   "  answered call:  media: Call-ID pt=PT play=PCMU|PCMA|G722|none")
+#: Talk that starts the negotiated codec's audio first (every answered call carries media).
+_MEDIA_TALK = _media_start(_MEDIA_CODECS)
+
+
 UAC_CALL = Spec(
     name="uac_call",
     doc=_doc("voipqa customer call (UAC) through an authenticating proxy.", "uac_call",
@@ -327,13 +381,14 @@ UAC_LARGE_INVITE = Spec(
     name="uac_large_invite",
     doc=_doc("voipqa customer call whose INVITE is padded past the UDP limit (RFC 3261 18.1.1:\n"
              "  1300 bytes with an unknown path MTU); the platform should relay it over TCP.",
-             "uac_large_invite", "-d 1000 -key padding \"$(printf 'x%.0s' {1..1500})\" ",
+             "uac_large_invite", "-d 1000 -key padding \"$(printf 'x%.0s' {1..1500})\" " + _MEDIA_ARGS,
              "         padding         value of the X-Padding header (qa.sipp.Agent: key\n"
-             "                         padding_bytes, default 1500, becomes that many 'x')",
-             "  Talk: pause for -d, then BYE -> 200. -t u1 sends the big INVITE over UDP anyway\n"
-             "  (SIPp does not switch); -t t1 sends it over TCP."),
-    talk=_TALK_PAUSE,
+             "                         padding_bytes, default 1500, becomes that many 'x')\n" + _MEDIA_KEYS_DOC,
+             _MEDIA_FLOW_DOC + "\n  Talk: the media, pause for -d, then BYE -> 200. -t u1 sends the big INVITE\n"
+             "  over UDP anyway (SIPp does not switch); -t t1 sends it over TCP."),
+    talk=_MEDIA_TALK + "\n" + _TALK_PAUSE,
     invite_headers=("X-Padding: [padding]",),
+    on_answer=(_ANSWER_PT,),
 )
 
 UAC_DTMF = Spec(
@@ -383,74 +438,41 @@ _INFO_LOOP = """  <!-- one INFO per digit: take the first character of what is l
 UAC_DTMF_INFO = Spec(
     name="uac_dtmf_info",
     doc=_doc("voipqa customer call that sends its digits as SIP INFO (application/dtmf-relay).",
-             "uac_dtmf_info", "-key dtmf_digits '0123456789*#' ",
-             "         dtmf_digits     the digits, 1..16 of 0-9 * # A-D, one INFO each, in order",
-             "  Talk: for each digit INFO (Signal=D, Duration=160) -> [100] -> 200, a short gap;\n"
-             "  an INFO refused (4xx/5xx) stops the digits. Then BYE -> 200.\n"
+             "uac_dtmf_info", "-key dtmf_digits '0123456789*#' " + _MEDIA_ARGS,
+             "         dtmf_digits     the digits, 1..16 of 0-9 * # A-D, one INFO each, in order\n"
+             + _MEDIA_KEYS_DOC,
+             _MEDIA_FLOW_DOC + "\n  Talk: the media; for each digit INFO (Signal=D, Duration=160) -> [100] -> 200, a short gap;\n"
+             "  an INFO refused (4xx/5xx) stops the digits. Then pause for -d, BYE -> 200.\n"
              "  SIPp cannot iterate over a string: the loop takes the first character of a\n"
              "  variable with <ereg search_in=\"var\">, keeps the rest, and jumps back while\n"
              "  something is left (actions.log gets one 'dtmf-info:' line per digit)."),
-    talk=_INFO_LOOP.format(
+    talk=_MEDIA_TALK + "\n" + _INFO_LOOP.format(
         send=send(in_dialog("INFO", "[$cseq]", "info[$cseq]", headers=("Content-Type: application/dtmf-relay",),
                             body="Signal=[$digit]\nDuration=160"), retrans="500", start_txn="info"),
         failures="\n".join(recv(response=str(c), optional="true", response_txn="info", next="hangup")
-                           for c in (403, 404, 405, 406, 415, 481, 488, 500, 501, 503))),
+                           for c in (403, 404, 405, 406, 415, 481, 488, 500, 501, 503))) + "\n" + _TALK_PAUSE,
     bye_cseq="[$cseq]",
+    on_answer=(_ANSWER_PT,),
 )
 
 UAC_SESSION_TIMER = Spec(
     name="uac_session_timer",
     doc=_doc("voipqa customer call asking for session timers (RFC 4028) and never refreshing.",
-             "uac_session_timer", "-key session_expires 90 -key min_se 90 ",
+             "uac_session_timer", "-key session_expires 90 -key min_se 90 " + _MEDIA_ARGS,
              "         session_expires Session-Expires of the INVITE (refresher=uac)\n"
-             "         min_se          Min-SE of the INVITE (qa.sipp.Agent defaults: 1800 / 90)",
-             "  422 (Session Interval Too Small) is a final failure like any other: ACK -> end;\n"
+             "         min_se          Min-SE of the INVITE (qa.sipp.Agent defaults: 1800 / 90)\n"
+             + _MEDIA_KEYS_DOC,
+             _MEDIA_FLOW_DOC + "\n  422 (Session Interval Too Small) is a final failure like any other: ACK -> end;\n"
              "  voipqa reads its Min-SE from the trace (CallResult.min_se).\n"
              "  Talk: no refresh (no re-INVITE/UPDATE): wait, up to -timeout, for the platform's\n"
              "  BYE at expiry -> 200 -> end (CallResult.bye_by == 'callee')."),
-    talk="  <!-- never refresh: the platform has to end the call at expiry -->\n"
+    talk=_MEDIA_TALK + "\n  <!-- never refresh: the platform has to end the call at expiry -->\n"
          '  <recv request="BYE" next="callee_bye"/>',
+    on_answer=(_ANSWER_PT,),
     invite_headers=("Supported: timer", "Session-Expires: [session_expires];refresher=uac",
                     "Min-SE: [min_se]"),
     hangs_up=False,
 )
-
-#: The answer's first payload type, from the m=audio line of the 200's SDP (the format the
-#: answerer prefers: RFC 3264 §6.1). check_it="false": an answer without SDP leaves it unset.
-_ANSWER_PT = ('<ereg regexp="m=audio [0-9]+ [A-Z/]+ ([0-9]+)" search_in="body" check_it="false" '
-              'assign_to="m_audio,pt"/>')
-#: What the customer played, one line per call in -log_file: qa.cases.customers reads it.
-MEDIA_LOG = "media: [call_id] pt=[$pt] play={what}"
-
-
-def _media_talk(codecs: dict[str, int]) -> str:
-    """Play the pcap of the answer's payload type for the talk time (-d), or log that none fits.
-
-    SIPp has no switch: each codec gets a ``strcmp`` (0 when equal) turned into a boolean
-    by ``test``, and a ``nop test=... next=...`` jumps to its ``exec play_pcap_audio``.
-    A payload type without a pcap (opus, G.729, no SDP) falls through and plays nothing.
-    """
-    none = f'  <nop hide="true"><action><log message="{MEDIA_LOG.format(what="none")}"/></action></nop>'
-    return "\n".join([
-        "  <!-- media: the answer's first payload type [$pt] picks the pcap to play -->",
-        '  <nop hide="true"><action>', *(_is_codec(c, pt) for c, pt in codecs.items()), "  </action></nop>",
-        *(f'  <nop hide="true" test="is_{c.lower()}" next="play_{c.lower()}"/>' for c in codecs),
-        none, jump("talk_time"), *(_play(c) for c in codecs), label("talk_time"), _TALK_PAUSE])
-
-
-def _is_codec(codec: str, pt: int) -> str:
-    """Actions setting the boolean ``is_<codec>``: is [$pt] this codec's payload type?"""
-    low = codec.lower()
-    return (f'    <strcmp assign_to="cmp_{low}" variable="pt" value="{pt}"/>\n'
-            f'    <test assign_to="is_{low}" variable="cmp_{low}" compare="equal" value="0"/>')
-
-
-def _play(codec: str) -> str:
-    """The branch of one codec: log it, start its pcap (SIPp plays it in a thread), talk."""
-    return (f"{label(f'play_{codec.lower()}')}\n"
-            f'  <nop hide="true"><action><log message="{MEDIA_LOG.format(what=codec)}"/>'
-            f'<exec play_pcap_audio="[{pcap_key(codec)}]"/></action></nop>\n{jump("talk_time")}')
-
 
 def _cancel_request(n: int) -> str:
     lines = [
@@ -490,24 +512,13 @@ UAC_CANCEL = Spec(
     on_ringing=_cancel_on_ringing,
 )
 
-#: The codecs uac_media has pcaps for (qa.sipp.media can encode them), by payload type.
-_MEDIA_CODECS = dict(STATIC_PAYLOAD_TYPES)
-
 UAC_MEDIA = Spec(
     name="uac_media",
     doc=_doc("voipqa customer call that sends RTP for its whole talk time on the codec the answer\n"
              "  chose (the default call of the catalogue: every answered call carries media).",
-             "uac_media", "-d 2000 " + "".join(f"-key {pcap_key(c)} {c.lower()}.pcap " for c in _MEDIA_CODECS),
-             "\n".join(f"         {pcap_key(c):<15} the pcap to play when the answer's first payload type is "
-                       f"{pt} ({c})" for c, pt in _MEDIA_CODECS.items())
-             + "\n                         (qa.sipp.media.negotiated_play_keys writes them; SIPp reads\n"
-               "                         every one when it loads the scenario)",
-             "  On the 200: <ereg search_in=\"body\"> takes the first payload type of the answer's\n"
-             "  m=audio line into [$pt]. Talk: play the pcap of that payload type (strcmp/test and\n"
-             "  a jump per codec), pause for -d, BYE -> 200. Another payload type (opus, G.729) or\n"
-             "  no SDP plays nothing. Either way -log_file gets one line per answered call:\n"
-             "      media: Call-ID pt=PT play=PCMU|PCMA|G722|none"),
-    talk=_media_talk(_MEDIA_CODECS),
+             "uac_media", "-d 2000 " + _MEDIA_ARGS, _MEDIA_KEYS_DOC,
+             _MEDIA_FLOW_DOC + "\n  Talk: the media, pause for -d, BYE -> 200."),
+    talk=_MEDIA_TALK + "\n" + _TALK_PAUSE,
     on_answer=(_ANSWER_PT,),
 )
 

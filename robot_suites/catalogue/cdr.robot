@@ -9,6 +9,7 @@ Test Tags         cdr
 Answered Call Has Exactly One CDR With The Right Parties And Duration
     ${call}=    Place Call    ${DAVE}    ${ECHO}    duration=4s    expect=200    carrier_sees=True
     Platform CDR Should Match Call    ${call}    tolerance=1s
+    Platform CDR End Reason Should Be    ${call}    caller-bye
     Call Should Pass    ${call}
 
 Carrier And Customer Measure The Same Duration
@@ -26,6 +27,7 @@ Call The Carrier Hangs Up Is Billed To The Carrier's BYE
     ${call}=    Place Call    ${DAVE}    ${CARRIER_HANGUP}    duration=10s    expect=200    carrier_sees=True
     Call Should Have Been Ended By    ${call}    callee
     Platform CDR Should Match Call    ${call}    tolerance=1s
+    Platform CDR End Reason Should Be    ${call}    callee-bye
     Call Should Pass    ${call}
 
 Carrier Saw The Account The Platform Routed

@@ -9,7 +9,8 @@ Carrier Ringing Forever Gets A Final Response At The INVITE Timer
     [Tags]    long
     ${call}=    Place Call    ${ALICE}    ${RING_FOREVER}    expect=any    carrier_sees=True    timeout=60s
     Final Response Should Be One Of    ${call}    408    480
-    Final Response Should Arrive Within    ${call}    25s
+    # the lab's fr_inv_timer is 15 s: a 408 much sooner is a timer regression too
+    Final Response Should Arrive Between    ${call}    14s    25s
     Platform CDR Should Have Code    ${call}    ${call.final_code}
     Call Should Pass    ${call}
 
@@ -18,14 +19,19 @@ Media Timeout Tears The Call Down
     ${call}=    Place Call    ${TIMER_USER}    ${MEDIA_STOPS}    duration=40s    expect=200    timeout=60s
     ...    media=none
     Call Should Have Been Ended By    ${call}    callee
-    Call Duration Should Be At Most    ${call}    20s
+    # rtpengine's timeout is 10 s without RTP: not before it, and not much after
+    Call Duration Should Be Between    ${call}    9s    20s
+    Platform CDR End Reason Should Be    ${call}    media-timeout
     Call Should Pass    ${call}
 
 Session Never Refreshed Is Ended At Expiry
     [Tags]    long
     ${call}=    Place Call    ${TIMER_USER}    ${MEDIA_SOURCE}    session_expires=90    expect=200    timeout=150s
     Call Should Have Been Ended By    ${call}    callee
-    Call Duration Should Be At Most    ${call}    100s
+    # RFC 4028 §10: the side not refreshing may end the session up to min(32, SE/3) = 30 s
+    # before the expiry; sooner than that (or never) is a session-timer regression
+    Call Duration Should Be Between    ${call}    58s    100s
+    Platform CDR End Reason Should Be    ${call}    session-expired
     Call Should Pass    ${call}
 
 Too Small Session-Expires Gets 422 With Min-SE

@@ -102,7 +102,8 @@ def _call(env: Environment, tmp: Path, to: str, **options) -> tuple[CustomerOutc
     finally:
         files = capture.stop(settle=1.5)
     assert outcome.call is not None, outcome.problem
-    wire = _wire(files, _customer_media_port(workdir))
+    # the Python customer (TLS) keeps no message log: its carrier's CDR is the witness
+    wire = Wire() if spec.transport == "tls" else _wire(files, _customer_media_port(workdir))
     print(f"{to} {spec.codecs}: answered {outcome.call.answered_codec}, customer sent PT "
           f"{sorted(set(wire.sent))} x{len(wire.sent)}, received {wire.received}; {outcome.extra}")
     return outcome, wire
@@ -161,3 +162,27 @@ def test_call_expected_to_fail_is_placed_as_before(env, tmp_path):
     assert outcome.call.final_code == 403
     assert wire.sent == [] and outcome.extra == {}
     assert not (tmp_path / "sipp" / "media").exists()      # uac_call: no pcap was made
+
+
+def test_a_tls_call_carries_media_too(env, tmp_path):
+    """The Python customer (SIPp has no TLS) plays the answer's codec for the talk time."""
+    outcome, _ = _call(env, tmp_path, ECHO, transport="tls")
+    call = outcome.call
+    assert call.final_code == 200 and call.answered_codec == "PCMU", outcome
+    assert re.fullmatch(r"PCMU \(PT 0\): (4\d|5[01]) packets, .*", outcome.extra["media_sent"]), outcome.extra
+    carrier = _carrier_line(env, call.call_id)
+    assert carrier["rtp_payload_types_in"] == [0] and carrier["rtp_packets_in"] >= PACKETS_MIN, carrier
+    assert carrier["rtp_packets_out"] >= PACKETS_MIN, carrier                  # echoed back
+
+
+@pytest.mark.parametrize("options", [{"padding": 1600, "transport": "tcp"}, {"dtmf": "12", "dtmf_mode": "info"}],
+                         ids=["padded-invite", "sip-info"])
+def test_calls_with_their_own_scenario_carry_the_answer_codec(env, tmp_path, options):
+    """The padded-INVITE and SIP INFO scenarios play the answer's codec around what they test."""
+    outcome, wire = _call(env, tmp_path, ECHO, **options)
+    call = outcome.call
+    assert call.final_code == 200 and call.answered_codec == "PCMU", outcome
+    assert outcome.extra["media_sent"].startswith("PCMU (PT 0)"), outcome.extra
+    assert len(wire.sent) >= PACKETS_MIN // 2 and set(wire.sent) == {0}, wire
+    carrier = _carrier_line(env, call.call_id)
+    assert carrier["rtp_payload_types_in"] == [0], carrier

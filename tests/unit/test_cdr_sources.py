@@ -55,7 +55,7 @@ def test_normalisation_of_times_durations_and_codes():
     row = canonical_row({"id": "x", "d": "42", "c": "200.0", "a": ISO0, "e": T0 + 5},
                         {"call_id": "id", "sip_code": "c", "answer_time": "a", "end_time": "e"})
     assert (row["call_id"], row["sip_code"], row["duration"], row["from_user"]) == ("x", 200, 5.0, None)
-    assert row["raw"]["d"] == "42"
+    assert row["extra"] == {"d": "42"}      # the source's own columns, not those mapped
     with pytest.raises(BadInput, match="CDR column a: 'yesterday' is not a time"):
         canonical_row({"a": "yesterday"}, {"start_time": "a"})
 
@@ -169,3 +169,20 @@ def test_relative_paths_are_taken_from_the_base(tmp_path, lab_db):
     (tmp_path / "cdrs" / "x.jsonl").write_text("")
     assert open_source("cdrs/x.jsonl", base=tmp_path).rows("any") == []
     assert open_source(f"sqlite:///{lab_db.name}", base=lab_db.parent).rows("ans")
+
+
+def test_a_call_record_shows_the_sources_own_columns(lab_db):
+    """The lab's end_reason (and any platform's extra columns) reach the call record, so a
+    timer case can assert why the platform ended the call."""
+    from qa.cdr.normalise import call_cdr
+
+    with sqlite3.connect(lab_db) as conn:
+        conn.execute("UPDATE acc_cdrs SET end_reason = 'session-expired' WHERE call_id = 'ans'")
+    rows = open_source(f"sqlite:///{lab_db}").rows("ans")
+    cdr = call_cdr(rows)
+    assert (cdr["end_reason"], cdr["count"], cdr["sip_code"]) == ("session-expired", 1, 200)
+    assert "extra" not in cdr and json.loads(json.dumps(cdr)) == cdr
+    mapped = call_cdr([canonical_row({"id": "x", "when": datetime(2023, 11, 14, 22, 13, 20), "note": b"ok"},
+                                     {"call_id": "id"})] * 2)
+    assert (mapped["call_id"], mapped["when"], mapped["note"], mapped["count"]) == ("x", "2023-11-14T22:13:20", "b'ok'", 2)
+    assert "id" not in mapped

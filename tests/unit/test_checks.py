@@ -76,3 +76,35 @@ def test_the_record_says_what_it_was_judged_against() -> None:
     assert blocked.to_json() == {"final_code": 403, "carrier_sees": False, "cdr": True, "media": None}
     assert Expectation(final_code=None, check_cdr=False).to_json(media="both") == \
         {"final_code": None, "carrier_sees": None, "cdr": False, "media": "both"}
+
+
+def test_a_timer_that_fires_early_fails_its_window():
+    """Session expiry at 90 s ending the call after 20 s is a regression, not a pass."""
+    early = answered(duration_s=20.0)
+    assert checks.duration_at_most(early, 100) == []
+    assert checks.duration_at_most(early, 100, at_least=58) == [
+        "customer: call lasted 20.00 s, expected between 58 and 100 s"]
+    assert checks.duration_at_most(answered(duration_s=90.2), 100, at_least=58) == []
+    assert checks.duration_at_most(answered(duration_s=None), 100, at_least=58) == [
+        "customer: call lasted None s, expected between 58 and 100 s"]
+
+
+def test_an_invite_timer_shorter_than_configured_fails_its_window():
+    quick = answered(final_code=408, answered=None, ended=101.0)      # 408 after 1 s
+    assert checks.final_within(quick, 25) == []
+    assert checks.final_within(quick, 25, at_least=14) == [
+        "customer: final response after 1.00 s, expected between 14 and 25 s"]
+    assert checks.final_within(answered(final_code=408, answered=None, ended=115.0), 25, at_least=14) == []
+    assert checks.final_within(answered(final_code=408, answered=None, ended=130.0), 25) == [
+        "customer: final response after 30.00 s, expected within 25 s"]
+
+
+def test_the_cdr_end_reason_is_named_or_its_absence_is():
+    cdr = {"call_id": "abc@h", "count": 1}
+    assert checks.cdr_end_reason(answered(cdr=cdr | {"end_reason": "session-expired"}), "session-expired") == []
+    assert checks.cdr_end_reason(answered(cdr=cdr | {"end_reason": "caller-bye"}), "media-timeout") == [
+        "platform: CDR end reason caller-bye, expected media-timeout"]
+    assert checks.cdr_end_reason(answered(cdr=cdr), "media-timeout") == [
+        "platform: the CDR has no end_reason column, expected media-timeout"]
+    assert checks.cdr_end_reason(answered(cdr=None), "media-timeout") == [
+        "platform: no CDR, expected one ended by media-timeout"]

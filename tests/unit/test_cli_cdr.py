@@ -197,8 +197,9 @@ def test_register_records_and_expected_failures_are_not_discrepancies(capsys, ru
 def test_markup_in_case_names_and_call_ids_prints_verbatim(capsys, run):
     with sqlite3.connect(run["db"]) as conn:
         conn.execute("DELETE FROM acc_cdrs")
-    text = run["calls"].read_text().replace('"case": "answered", "call_id": "ans@x"',
-                                            '"case": "odd [/red] case", "call_id": "ans@[fe80::1]"')
+    text = run["calls"].read_text().replace('"case": "answered", "test": null, "call_id": "ans@x"',
+                                            '"case": "odd [/red] case", "test": null, "call_id": "ans@[fe80::1]"')
+    assert "ans@[fe80::1]" in text
     run["calls"].write_text(text)
     code, out, err = cli(capsys, "--calls", str(run["calls"]), "--source", run["dsn"])
     assert code == 1 and err == ""

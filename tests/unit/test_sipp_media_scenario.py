@@ -11,6 +11,7 @@ import pytest
 
 from qa.cases.checks import Expectation
 from qa.cases.customers import (
+    NEGOTIATED_MEDIA,
     CallSpec,
     _scenario,
     customer_sent_rtp,
@@ -55,25 +56,35 @@ def test_the_answer_payload_type_is_read_from_both_200s():
     assert re.search(regexp, "v=0\r\nm=audio 4000 RTP/AVP 8 101\r\n").group(1) == "8"
 
 
+@pytest.mark.parametrize("scenario", sorted(NEGOTIATED_MEDIA))
 @pytest.mark.parametrize("codec,pt", sorted(STATIC_PAYLOAD_TYPES.items()))
-def test_each_payload_type_branches_to_its_pcap(codec, pt):
-    text = MEDIA_XML.read_text()
+def test_each_payload_type_branches_to_its_pcap(codec, pt, scenario):
+    """Every scenario that plays the answer's codec (the default call, and the session-timer,
+    padded-INVITE and SIP INFO calls) reads the answer's payload type and plays its pcap."""
+    text = (SIPP_DIR / f"{scenario}.xml").read_text()
     low = codec.lower()
+    for n in (1, 2):
+        line = next(li for li in text.splitlines() if f'<recv response="200" response_txn="invite{n}"' in li)
+        assert 'assign_to="m_audio,pt"' in line
     assert f'<strcmp assign_to="cmp_{low}" variable="pt" value="{pt}"/>' in text
     assert f'<test assign_to="is_{low}" variable="cmp_{low}" compare="equal" value="0"/>' in text
     assert f'<nop hide="true" test="is_{low}" next="play_{low}"/>' in text
     play = text.split(f'<label id="play_{low}"/>')[1].split("<label")[0]
     assert f'<exec play_pcap_audio="[{pcap_key(codec)}]"/>' in play
-    assert f'play={codec}"/>' in play and 'next="talk_time"' in play
+    assert f'play={codec}"/>' in play and 'next="media_started"' in play
 
 
-def test_no_pcap_plays_nothing_and_logs_it_then_talks_for_d():
-    text = MEDIA_XML.read_text()
+@pytest.mark.parametrize("scenario, talk", [
+    ("uac_media", "<!-- talk time: -d -->\n  <pause/>"),
+    ("uac_large_invite", "<!-- talk time: -d -->\n  <pause/>"),
+    ("uac_session_timer", "<!-- never refresh: the platform has to end the call at expiry -->"),
+    ("uac_dtmf_info", "<!-- one INFO per digit"),
+])
+def test_no_pcap_plays_nothing_and_logs_it_then_the_scenario_goes_on(scenario, talk):
+    text = (SIPP_DIR / f"{scenario}.xml").read_text()
     after_branches = text.split('next="play_g722"/>')[1].split('<label id="play_pcmu"/>')[0]
     assert 'play=none"/>' in after_branches and "play_pcap_audio" not in after_branches
-    talk = text.split('<label id="talk_time"/>')[1]
-    assert talk.lstrip().startswith("<!-- talk time: -d -->\n  <pause/>")
-    assert '<send retrans="500" start_txn="bye">' in talk
+    assert text.split('<label id="media_started"/>')[1].lstrip().startswith(talk)
 
 
 def test_failures_end_the_call_as_in_uac_call():
@@ -136,10 +147,28 @@ def test_cached_pcap_rounds_to_whole_frames(tmp_path):
 def test_scenario_for_the_case(kw, scenario, tmp_path):
     name, keys = _scenario(_spec(**kw), tmp_path / "sipp" / "call-1")
     assert name == scenario
-    assert plays_negotiated_media(_spec(**kw)) == (scenario == "uac_media")
-    if scenario == "uac_media":
-        assert set(keys) == {"pcap_pcmu", "pcap_pcma", "pcap_g722"}
-        assert all(Path(v).parent == tmp_path / "sipp" / "media" for v in keys.values())
+    assert plays_negotiated_media(_spec(**kw)) == (scenario in NEGOTIATED_MEDIA)
+    pcaps = {k: v for k, v in keys.items() if k.startswith("pcap_")}
+    if scenario in NEGOTIATED_MEDIA:
+        assert set(pcaps) == {"pcap_pcmu", "pcap_pcma", "pcap_g722"}
+        assert all(Path(v).parent == tmp_path / "sipp" / "media" for v in pcaps.values())
+    else:
+        assert not pcaps
+
+
+def test_a_session_timer_call_plays_until_the_platform_ends_it(tmp_path):
+    """Its audio lasts past the expiry (the platform's BYE ends it), not the 1 s talk time."""
+    _, keys = _scenario(_spec(session_expires=90), tmp_path / "sipp" / "a")
+    assert keys["session_expires"] == "90" and pcap_duration_ms(keys["pcap_pcmu"]) == 105_000
+
+
+@pytest.mark.parametrize("kw", [{"session_expires": 90}, {"padding": 1600}, {"dtmf": "1", "dtmf_mode": "info"},
+                                {"dtmf": "1"}])
+def test_media_cannot_be_chosen_for_a_call_that_plays_its_own(kw):
+    from qa.errors import BadInput
+
+    with pytest.raises(BadInput, match="media=PCMA cannot be combined with"):
+        _spec(media="PCMA", **kw)
 
 
 def test_media_pcaps_last_the_call_and_are_shared_by_the_run(tmp_path):
@@ -151,8 +180,11 @@ def test_media_pcaps_last_the_call_and_are_shared_by_the_run(tmp_path):
 def test_who_sends_rtp():
     assert sends_rtp(_spec()) and sends_rtp(_spec(media="PCMA"))
     assert sends_rtp(_spec(dtmf="1", dtmf_mode="inband")) and sends_rtp(_spec(dtmf="1"))
-    assert not sends_rtp(_spec(media="none")) and not sends_rtp(_spec(dtmf="1", dtmf_mode="info"))
-    assert not sends_rtp(_spec(transport="tls")) and not sends_rtp(_spec(kind="register"))
+    assert sends_rtp(_spec(session_expires=90)) and sends_rtp(_spec(padding=1600))
+    assert sends_rtp(_spec(dtmf="1", dtmf_mode="info"))                  # the answer's codec, beside its INFOs
+    assert not sends_rtp(_spec(media="none")) and not sends_rtp(_spec(cancel_after_s=1.0))
+    assert sends_rtp(_spec(transport="tls")) and not sends_rtp(_spec(transport="tls", media="none"))
+    assert not sends_rtp(_spec(kind="register"))
     assert not sends_rtp(_spec(expect=Expectation(final_code=403)))
 
 
@@ -193,8 +225,9 @@ def test_media_sent_none_says_why(tmp_path):
         "media_sent": "none (the answer had no audio payload type)"}
     assert media_sent(_spec(media="none"), "uac_call", {}, _answered(), tmp_path) == {
         "media_sent": "none (media=none)"}
-    assert media_sent(_spec(padding=1600), "uac_large_invite", {}, _answered(), tmp_path) == {
-        "media_sent": "none (uac_large_invite sends no media)"}
+    assert media_sent(_spec(kind="register"), "uac_register", {}, _answered(), tmp_path) == {}
+    assert media_sent(_spec(cancel_after_s=5.0), "uac_cancel", {}, _answered(), tmp_path) == {
+        "media_sent": "none (uac_cancel sends no media)"}
 
 
 def test_media_sent_of_explicit_and_dtmf_pcaps(tmp_path):

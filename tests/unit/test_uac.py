@@ -301,3 +301,50 @@ def test_garbage_is_counted_not_fatal():
     uac, inv, _ = start()
     assert uac.on_message(b"not sip at all\r\n\r\n", 0.1) == []
     assert uac.result.parse_errors and not uac.done
+
+
+# --- every answered call carries media ------------------------------------------------------
+def test_the_answer_starts_rtp_in_its_codec_and_the_bye_stops_it():
+    """The Python customer (TLS, replays) plays the answer's first codec to the answer's
+    address for the talk time, like the SIPp customer; our BYE stops it."""
+    from qa.customer.uac import StartMedia, StopMedia
+
+    uac, invite, ack, actions = answered_call()
+    assert StartMedia(("127.0.0.1", 7000), "PCMA", 8, 1.0) in actions
+    assert isinstance(uac.on_timer(("hangup",), 1.5)[0], StopMedia)
+
+
+def test_the_callee_bye_stops_rtp():
+    from qa.customer.uac import StopMedia
+
+    uac, invite, ack, _ = answered_call()
+    bye = ("BYE sip:1001@127.0.0.1:40100 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKb1\r\n"
+           f"From: <sip:1555000100@127.0.0.1>;tag=platform-tag\r\nTo: {invite.headers.get('from')}\r\n"
+           f"Call-ID: {invite.call_id}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n").encode()
+    assert any(isinstance(a, StopMedia) for a in uac.on_message(bye, 0.8))
+
+
+@pytest.mark.parametrize("body, why", [
+    (b"", "none (the answer had no SDP)"),
+    (SDP_PCMA.replace(b"m=audio 7000", b"m=audio 0"), "none (the answer has no audio stream)"),
+    (SDP_PCMA + b"a=inactive\r\n", "none (the answer's audio is inactive)"),
+    (SDP_PCMA.replace(b"RTP/AVP 8 101", b"RTP/AVP 111 101").replace(b"a=rtpmap:8 PCMA", b"a=rtpmap:111 opus"),
+     "none (opus (PT 111): no audio for it)"),
+])
+def test_an_answer_without_playable_audio_says_why(body, why):
+    from qa.customer.uac import StartMedia
+
+    uac, first, invite = authenticated_call()
+    headers = [("Record-Route", ", ".join(RR)), ("Contact", CONTACT)] + (
+        [("Content-Type", "application/sdp")] if body else [])
+    actions = uac.on_message(reply(invite, 200, headers=headers, body=body), 0.5)
+    assert not any(isinstance(a, StartMedia) for a in actions)
+    assert uac.result.media_sent == why
+
+
+def test_media_none_sends_nothing():
+    from qa.customer.uac import StartMedia
+
+    uac, invite, ack, actions = answered_call(config(send_media=False))
+    assert not any(isinstance(a, StartMedia) for a in actions)
+    assert uac.result.media_sent == "none (media=none)"

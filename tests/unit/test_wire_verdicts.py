@@ -52,7 +52,7 @@ def rtp(seq: int, pt: int, ssrc: int) -> bytes:
 
 
 def call_pcap(path: Path, *, to_carrier: int = 50, to_customer: int = 50, carrier_pt: int = 8,
-              early: int = 0, early_pt: int = 8, bye_cseq: str = "2 BYE") -> Path:
+              early: int = 0, early_pt: int = 8, bye_cseq: str = "2 BYE", drop_every: int = 0) -> Path:
     """INVITE (offer PCMU/PCMA/events) / 183 with the answer (PCMA/events) / ``early``
     carrier RTP / 200 / ACK / RTP each way / BYE / 200 with CSeq ``bye_cseq``."""
     t = 1_700_000_000.0
@@ -74,8 +74,10 @@ def call_pcap(path: Path, *, to_carrier: int = 50, to_customer: int = 50, carrie
     for i in range(max(to_carrier, to_customer)):
         if i < to_carrier:
             send(CUSTOMER_RTP, CARRIER_RTP, rtp(i, 8, ssrc=1), dt=0.01)
-        if i < to_customer:
+        if i < to_customer and not (drop_every and i % drop_every == drop_every - 1):   # lost on the way
             send(CARRIER_RTP, CUSTOMER_RTP, rtp(early + i, carrier_pt, ssrc=7), dt=0.01)
+        elif i < to_customer:
+            t += 0.01
     send(CUSTOMER, CARRIER, sip("BYE sip:1555@10.1.0.9 SIP/2.0", "2 BYE", to_tag=True, branch="z9hG4bK-bye"))
     send(CARRIER, CUSTOMER, sip("SIP/2.0 200 OK", bye_cseq, to_tag=True, branch="z9hG4bK-bye"))
     write_pcap(path, pkts)
@@ -100,6 +102,27 @@ def test_one_way_audio_fails_with_both_counts(tmp_path):
 def test_no_media_on_an_answered_call_fails_when_media_was_expected(tmp_path):
     _, call = summary_of(call_pcap(tmp_path / "c.pcap", to_carrier=0, to_customer=0))
     assert wire_verdict(call, {"media": "both"}) == ["no media: answered call, 0 RTP packets either way"]
+
+
+QUALITY = {"loss_pct_max": 5.0, "jitter_ms_max": 40.0, "mos_min": 3.5}
+
+
+def test_lossy_media_fails_on_its_bounds(tmp_path):
+    """A platform dropping one packet in five: the call fails on loss and on MOS, naming the
+    stream; the same call judged without bounds passes."""
+    _, call = summary_of(call_pcap(tmp_path / "c.pcap", to_carrier=100, to_customer=100, drop_every=5))
+    reasons = wire_verdict(call, {"media": "both", "quality": QUALITY})
+    assert reasons[0] == ("RTP carrier→customer 10.1.0.9:6000→10.1.0.1:4000: 19.2% lost (19 of 99), "
+                          "at most 5% allowed"), reasons
+    assert len(reasons) == 2 and reasons[1].startswith("RTP carrier→customer") and "MOS" in reasons[1]
+    assert wire_verdict(call, {"media": "both"}) == []
+
+
+def test_clean_media_and_short_streams_pass_their_bounds(tmp_path):
+    _, call = summary_of(call_pcap(tmp_path / "c.pcap", to_carrier=100, to_customer=100))
+    assert wire_verdict(call, {"media": "both", "quality": QUALITY}) == []
+    _, short = summary_of(call_pcap(tmp_path / "s.pcap", to_carrier=20, to_customer=20, drop_every=2))
+    assert wire_verdict(short, {"media": "both", "quality": QUALITY}) == []      # 0.4 s: too short to judge
 
 
 def test_media_both_ways_on_the_negotiated_type_passes(tmp_path):
@@ -195,7 +218,9 @@ def test_cseq_matching_is_by_transaction_not_by_call():
     ({"media": "none"}, None, {"media": None, "customer_rtp": False}),  # the case tests no media
     ({"media": "PCMA"}, None, {"media": "both", "customer_rtp": True}),
     ({"dtmf": "12", "dtmf_mode": "rfc4733"}, None, {"media": "both", "customer_rtp": True}),
-    ({"dtmf": "12", "dtmf_mode": "info"}, None, {"media": None, "customer_rtp": False}),
+    ({"dtmf": "12", "dtmf_mode": "info"}, None, {"media": "both", "customer_rtp": True}),   # beside its INFOs
+    ({"transport": "tls"}, None, {"media": "both", "customer_rtp": True}),    # the Python customer plays too
+    ({"transport": "tls", "media": "none"}, None, {"media": None, "customer_rtp": False}),
     ({"media": "PCMA", "expect": Expectation(media="any")}, None, {"media": "any", "customer_rtp": True}),
     ({"expect": Expectation(final_code=403)}, None, {"media": None, "customer_rtp": False}),
     ({"expect": Expectation(media="early")}, {"media_sent": "PCMA (PT 8): 50 packets, 1.00 s"},
@@ -298,6 +323,32 @@ def test_annotate_report_fails_a_passing_case_with_the_wire_reason(tmp_path):
     assert tests["Also Broken"].status == "FAIL"
     assert tests["Also Broken"].message.splitlines() == ["customer: busy; " + wire + "", "- customer: busy",
                                                          f"- {wire}"]
+
+
+def test_the_wire_fails_the_robot_test_that_placed_the_call_whatever_its_case_name(tmp_path):
+    """A `Start Call` alias (or ``case=``) is not a test name, and two suites may share a
+    test name: the record's ``test`` (suite file::test name) picks the one test to fail."""
+    from robot import run as robot_run
+    from robot.api import ExecutionResult
+
+    from qa.cases.record import test_id
+    from qa.cases.wire import annotate_report
+
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    for name in ("a", "b"):
+        (suites / f"{name}.robot").write_text("*** Test Cases ***\nTwo Calls\n    No Operation\n")
+    robot_run(str(suites), outputdir=str(tmp_path), output="output.xml", log="NONE", report="NONE",
+              stdout=open(tmp_path / "robot.txt", "w"))
+    capture = call_pcap(tmp_path / "c.pcap", to_carrier=250, to_customer=0)
+    calls = tmp_path / "calls.jsonl"
+    record = CallRecord(case="second-leg", test=test_id(suites / "a.robot", "Two Calls"), call_id=CALL_ID,
+                        final_code=200, verdict="pass", pcap={"expect": {"media": "both", "customer_rtp": True}})
+    calls.write_text(record.to_json() + "\n")
+    result = join_wire([capture], calls, tmp_path)
+    annotate_report(tmp_path / "output.xml", result, tmp_path, capture="c.pcap")
+    status = {Path(t.source).name: t.status for t in ExecutionResult(str(tmp_path / "output.xml")).suite.all_tests}
+    assert status == {"a.robot": "FAIL", "b.robot": "PASS"}
 
 
 # --- the customer says what it received -------------------------------------------------------
