@@ -81,6 +81,7 @@ class WorkItem:
     tests: int
     long: bool
     exclusive: bool = False  # runs alone, after every other item
+    selected: tuple[str, ...] = ()  # a suite item: the full names of its cases the filters kept
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def _collect(suite, items: list[WorkItem]) -> None:  # noqa: ANN001 - robot mode
     mode = suite.metadata.get(SERIAL_METADATA, "").lower()
     if mode in SUITE_MODES and suite.test_count:
         long = any(LONG_TAG in t.tags for t in suite.all_tests)
-        items.append(WorkItem("suite", suite.full_name, suite.test_count, long, exclusive=mode == "exclusive"))
+        items.append(WorkItem("suite", suite.full_name, suite.test_count, long, exclusive=mode == "exclusive",
+                              selected=tuple(t.full_name for t in suite.all_tests)))
         return
     for test in suite.tests:
         items.append(WorkItem("test", test.full_name, 1, LONG_TAG in test.tags))
@@ -122,8 +124,15 @@ def _collect(suite, items: list[WorkItem]) -> None:  # noqa: ANN001 - robot mode
 
 
 def _argv(item: WorkItem, sources: list[Path], output: Path) -> list[str]:
-    selector = "--test" if item.kind == "test" else "--suite"
-    return [sys.executable, "-m", "robot", selector, _pattern(item.name), "--output", str(output),
+    """The Robot command of one item. A suite item names the cases the run's filters kept
+    (--test/--include/--exclude), so a serial suite runs only those, in its own order."""
+    if item.kind == "test":
+        selector = ["--test", _pattern(item.name)]
+    else:
+        selector = ["--suite", _pattern(item.name)]
+        for name in item.selected:
+            selector += ["--test", _pattern(name)]
+    return [sys.executable, "-m", "robot", *selector, "--output", str(output),
             "--log", "NONE", "--report", "NONE", "--console", "none", *[str(s) for s in sources]]
 
 

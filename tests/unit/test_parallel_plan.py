@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.cases.parallel import plan_items
+from qa.cases.parallel import _argv, plan_items
 
 CASES = """
 *** Test Cases ***
@@ -39,3 +39,16 @@ def test_an_exclusive_suite_filtered_out_by_tags_is_no_item(tmp_path: Path) -> N
     suite(tmp_path, "c_load", "exclusive", tags="load")
     assert all(not i.exclusive for i in plan_items([tmp_path], exclude=["load"]))
     assert [i.exclusive for i in plan_items([tmp_path], include=["load"])] == [True]
+
+
+def test_a_serial_suite_runs_only_the_cases_the_filters_kept(tmp_path: Path) -> None:
+    """--test (or tags) inside a serial suite: its one Robot process gets those cases only."""
+    import subprocess
+
+    from robot.api import ExecutionResult
+
+    suite(tmp_path, "b_serial", "serial")
+    (item,) = plan_items([tmp_path], tests=["Two"])
+    assert item.kind == "suite" and item.tests == 1 and item.selected == (f"{item.name}.Two",)
+    subprocess.run(_argv(item, [tmp_path], tmp_path / "out.xml"), check=True, timeout=60)
+    assert [t.name for t in ExecutionResult(str(tmp_path / "out.xml")).suite.all_tests] == ["Two"]
