@@ -1,4 +1,8 @@
-"""Environments (DESIGN §3): where the platform under test is and how to judge it.
+"""Environments (docs/environments.md): where the platform under test is and how to judge it.
+
+This module is what an environment *is*: the file format and the :class:`Environment`
+value. Where one comes from (the running lab's state, a file whose CDR source is opened)
+is :mod:`qa.environments`, a service: config sits below the services and imports none.
 
 ``lab`` is the built-in environment, made from the running native lab's state file;
 ``environments/<name>.yaml`` points the same suites at another platform
@@ -13,23 +17,23 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, ValidationError, field_validator,
                       model_validator)
 
-from qa.cdr.normalise import CANONICAL_COLUMNS
-from qa.cdr.source import CdrSource, JsonlCdrSource, open_source
 from qa.errors import BadInput, ConfigError
 from qa.paths import ROOT
+from qa.record import CDR_COLUMNS
 from qa.validation import load_yaml_mapping, pydantic_problem
+
+if TYPE_CHECKING:  # the sources are made by qa.environments (a service); config only names them
+    from qa.cdr.source import CdrSource
 
 MASK = "******"
 ENV_DIR = "environments"
-_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -104,8 +108,8 @@ class CdrFile(_Strict):
     @classmethod
     def _canonical_keys(cls, mapping: dict[str, str]) -> dict[str, str]:
         for key in mapping:
-            if key not in CANONICAL_COLUMNS:
-                raise ValueError(f"{key!r} is not a CDR column (known: {', '.join(CANONICAL_COLUMNS)})")
+            if key not in CDR_COLUMNS:
+                raise ValueError(f"{key!r} is not a CDR column (known: {', '.join(CDR_COLUMNS)})")
         return mapping
 
 
@@ -205,11 +209,6 @@ class CdrSettings:
     delimiter: str = ","
     base: Path | None = None  # relative file paths in ``dsn`` start here
 
-    def open(self, dsn: str | None = None, table: str | None = None,
-             mapping: dict[str, str] | None = None) -> CdrSource:
-        """The source, with any of dsn/table/mapping overridden (mapping entries merge)."""
-        return open_source(dsn or self.dsn, self.mapping | (mapping or {}), table or self.table,
-                           base=None if dsn else self.base, delimiter=self.delimiter)
 
 
 @dataclass
@@ -244,40 +243,6 @@ class Environment:
         return text
 
 
-def lab_environment(run_dir: Path | None = None) -> Environment:
-    """The built-in ``lab`` environment, from the running native lab's state."""
-    from qa import lab  # a service, imported late so protocol-only users never load it
-
-    run_dir = Path(run_dir) if run_dir else lab.default_run_dir()
-    state = lab.load_state(run_dir)
-    if state is None:
-        raise BadInput(f"no lab is running in {run_dir}: start one with 'voipqa lab up'")
-    seed = lab.effective_seed(state)  # a load-shaped lab has its load accounts too
-    cdr = CdrSettings(dsn=f"sqlite:///{Path(state.cdr_db).resolve()}")
-    carrier_paths = tuple(Path(p) for p in state.carrier_cdr.values())
-    return Environment(
-        name="lab",
-        target=Target(host=state.host, port=state.ports["sip"], tls_port=state.ports.get("sip_tls"),
-                      domain=state.domain, tls_server_name=state.tls_server_name,
-                      ca_cert=Path(state.ca_cert) if state.ca_cert else None),
-        accounts={a.user: a.password for a in seed.accounts},
-        platform_cdr=cdr.open(),
-        carrier_cdr=JsonlCdrSource(carrier_paths, verbatim=True),
-        extra={"run_dir": str(run_dir), "shape": state.shape,
-               "load_accounts": list(state.load_accounts),
-               "positive_accounts": [a.user for a in seed.accounts if a.balance > 0]},
-        cdr=cdr,
-        carrier_cdr_paths=carrier_paths,
-    )
-
-
-def load_environment(name: str | None) -> Environment:
-    """``None`` or ``lab``: the native lab; ``NAME``: environments/NAME.yaml; or a file path."""
-    if name in (None, "lab"):
-        return lab_environment(Path(os.environ["VOIPQA_LAB_DIR"]) if os.environ.get("VOIPQA_LAB_DIR") else None)
-    return environment_from_file(find_environment(name))
-
-
 def find_environment(name: str) -> Path:
     """``./environments/NAME.yaml``, then the repository's; a path is taken as it is."""
     if name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name:
@@ -301,70 +266,3 @@ def parse_environment_file(path: Path) -> EnvironmentFile:
     except ValidationError as exc:
         loc, problem = pydantic_problem(exc, data)
         raise ConfigError(path, loc, problem) from None
-
-
-def environment_from_file(path: Path) -> Environment:
-    """An Environment from ``environments/<name>.yaml`` (passwords read from env vars now)."""
-    spec = parse_environment_file(path)
-    base = Path(path).resolve().parent
-    accounts = {a.user: _account_password(path, i, a) for i, a in enumerate(spec.accounts)}
-    secrets: list[str] = []
-    cdr = _cdr_settings(path, spec.cdr, base, secrets) if spec.cdr else None
-    carrier_paths = tuple(base / p for p in spec.carrier.cdr)
-    target = spec.target
-    ca_cert = base / target.ca_cert if target.ca_cert else None
-    if ca_cert is not None and not ca_cert.is_file():
-        raise ConfigError(path, "target.ca_cert", f"{ca_cert}: no such file")
-    return Environment(
-        name=Path(path).stem,
-        target=Target(host=target.host, port=target.ports.udp or target.ports.tcp, tls_port=target.ports.tls,
-                      domain=target.domain, tls_server_name=target.tls_server_name, ca_cert=ca_cert),
-        accounts=accounts,
-        platform_cdr=_open(path, cdr) if cdr else None,
-        carrier_cdr=JsonlCdrSource(carrier_paths, verbatim=True) if carrier_paths else None,
-        extra={"file": str(path)},
-        cdr=cdr,
-        carrier_cdr_paths=carrier_paths,
-        secrets=tuple(secrets),
-        settings=spec,
-        path=Path(path),
-    )
-
-
-def _account_password(path: Path, index: int, account: AccountFile) -> str:
-    if account.password is not None:
-        warnings.warn(f"{path}: accounts[{index}].password: a password in the file; "
-                      f"name an environment variable with password_env instead", PasswordInFileWarning,
-                      stacklevel=3)
-        return account.password
-    value = os.environ.get(account.password_env or "")
-    if not value:
-        raise ConfigError(path, f"accounts[{index}].password_env",
-                          f"environment variable {account.password_env} is not set")
-    return value
-
-
-def _cdr_settings(path: Path, cdr: CdrFile, base: Path, secrets: list[str]) -> CdrSettings:
-    """The CDR settings with ``${VAR}`` in the DSN expanded; what was secret is remembered."""
-    def expand(match: re.Match[str]) -> str:
-        value = os.environ.get(match.group(1))
-        if value is None:
-            raise ConfigError(path, "cdr.dsn", f"environment variable {match.group(1)} is not set")
-        secrets.append(value)
-        return value
-
-    dsn = _VAR_RE.sub(expand, cdr.dsn)
-    if "://" in dsn and "@" in dsn.split("://", 1)[1]:
-        userinfo = dsn.split("://", 1)[1].split("@", 1)[0]
-        if ":" in userinfo:
-            secrets.append(userinfo.split(":", 1)[1])
-    return CdrSettings(dsn=dsn, table=cdr.table, mapping=dict(cdr.mapping), delimiter=cdr.delimiter, base=base)
-
-
-def _open(path: Path, cdr: CdrSettings) -> CdrSource:
-    try:
-        return cdr.open()
-    except ConfigError:
-        raise
-    except BadInput as exc:
-        raise ConfigError(path, "cdr.dsn", str(exc)) from None

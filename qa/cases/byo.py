@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.cases.checks import Expectation, judge
-from qa.cases.record import CallRecord, CallRecordWriter
 from qa.cases.runner import CONTRACT_FIELDS, CUSTOMER_FIELDS, _handling_carrier
 from qa.cdr.normalise import call_cdr
 from qa.cdr.source import wait_for_rows
 from qa.config import Environment
 from qa.errors import BadInput
+from qa.record import CallRecord, CallRecordWriter
 from qa.sipp import CallResult, Outcome, SippResult
 from qa.sipp.agent import mask_secrets
 from qa.sipp.byo import (

@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.cases.record import CallRecord
 from qa.errors import BadInput
-
-#: How far apart two witnesses' durations may be (DESIGN: CDR duration within ±1 s).
-DURATION_TOLERANCE_S = 1.0
+from qa.record import DURATION_TOLERANCE_S, CallRecord
 
 #: What the wire witness expects of an answered call's RTP (``Expectation.media``):
 #: ``both`` RTP each way on negotiated payload types; ``early`` as well RTP from the carrier

@@ -17,10 +17,10 @@ from pathlib import Path
 from qa.cases import customers
 from qa.cases.checks import judge
 from qa.cases.customers import CallSpec
-from qa.cases.record import CallRecord, CallRecordWriter
 from qa.cdr.normalise import call_cdr
 from qa.cdr.source import wait_for_rows
 from qa.config import Environment
+from qa.record import CallRecord, CallRecordWriter
 
 #: Customer witness fields copied into the call record's contract fields (DESIGN §6).
 CONTRACT_FIELDS = ("call_id", "offered_codecs", "answered_codec", "started", "answered", "ended",

@@ -137,7 +137,7 @@ def check_environment(env: str | None) -> None:
     The lab's environment exists once the lab is up."""
     if env in (None, "lab"):
         return
-    from qa.config import load_environment
+    from qa.environments import load_environment
 
     load_environment(env)
 

@@ -31,7 +31,7 @@ from qa.analysis.calls import CallSummary
 from qa.analysis.findings import is_malformed
 from qa.analysis.rtp import StreamSummary
 from qa.cases.checks import failure_message, reasons_of
-from qa.cases.record import CallRecord, read_records, test_id
+from qa.record import CallRecord, read_records, test_id
 
 LADDER_DIR = "ladders"
 

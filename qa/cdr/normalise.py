@@ -12,12 +12,11 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from qa.errors import BadInput
+from qa.record import CDR_COLUMNS
 
-#: The columns the reconciliation reads; a mapping names the source column for each.
-CANONICAL_COLUMNS = (
-    "call_id", "from_user", "to_user", "account", "start_time", "answer_time",
-    "end_time", "duration", "sip_code", "sip_reason", "carrier",
-)
+#: The columns the reconciliation reads (the call record's ``cdr``); a mapping names the
+#: source column for each.
+CANONICAL_COLUMNS = CDR_COLUMNS
 TIME_COLUMNS = ("start_time", "answer_time", "end_time")
 TEXT_COLUMNS = ("call_id", "from_user", "to_user", "account", "sip_reason", "carrier")
 

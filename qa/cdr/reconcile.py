@@ -34,9 +34,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from qa.cases.checks import DURATION_TOLERANCE_S
-from qa.cases.record import CallRecord
 from qa.cdr.source import BatchCdrSource, CdrSource
+from qa.record import DURATION_TOLERANCE_S, CallRecord
 
 Row = dict[str, Any]
 

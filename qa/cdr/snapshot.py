@@ -11,7 +11,8 @@ later reconcile *this* run. So the run leaves ``cdr/sources.json`` beside calls.
   platform's own database, which outlives the run; passwords stay in the environment).
 
 The run's load runs (``load/**/calls.csv``) are calls too, reconciled by their own
-report: their Call-IDs are known to the check, so their CDRs are not orphans.
+report: ``qa.load.model.load_call_ids`` gives the check their Call-IDs, so their CDRs are
+not orphans.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from qa.errors import BadInput
 
@@ -100,15 +100,3 @@ def find_run_sources(calls: Path) -> RunSources | None:
                           carrier=tuple(path.parent / p for p in data.get("carrier") or ()), env=data.get("env"))
     except (ValueError, AttributeError, TypeError) as exc:
         raise BadInput(f"{path}: not a CDR sources file ({exc})") from None
-
-
-def load_call_ids(calls: Path) -> Iterator[str]:
-    """Call-IDs of the run's load runs (``load/**/calls.csv`` beside calls.jsonl)."""
-    from qa.load.model import iter_calls
-
-    folder = Path(calls).parent / "load"
-    if not folder.is_dir():
-        return
-    for csv_path in sorted(folder.rglob("calls.csv")):
-        for row in iter_calls(csv_path):
-            yield row.call_id

@@ -106,7 +106,7 @@ def read_calls(path: Path) -> list[Any]:
     run leaves (records are appended whole and flushed one by one); anything else is not
     a calls file.
     """
-    from qa.cases.record import CallRecord
+    from qa.record import CallRecord
 
     with open(path, "rb") as fh:
         lines = fh.read().split(b"\n")
@@ -135,7 +135,7 @@ def _sources(args: argparse.Namespace) -> tuple[Any, Any]:
     """The platform source (checked now, so a bad column is exit 2) and the carrier's."""
     from qa.cdr import carrier_source, open_source
     from qa.cdr.snapshot import find_run_sources
-    from qa.config import load_environment
+    from qa.environments import load_environment, open_cdr
 
     mapping = parse_mapping(args.map)
     run = None if (args.env or args.source) else find_run_sources(Path(args.calls))
@@ -147,7 +147,7 @@ def _sources(args: argparse.Namespace) -> tuple[Any, Any]:
     env_name = run.env if run is not None and run.env else args.env
     env = load_environment(env_name) if (env_name or not args.source) else None
     if env is not None and env.cdr is not None:
-        platform = env.cdr.open(args.source, args.table, mapping)
+        platform = open_cdr(env.cdr, args.source, args.table, mapping)
     elif args.source:
         platform = open_source(args.source, mapping, args.table or "voipqa_cdr")
     else:
@@ -163,7 +163,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     records = _records(Path(args.calls))
     tolerance = parse_tolerance(args.tolerance)
     platform, carrier = _sources(args)
-    from qa.cdr.snapshot import load_call_ids
+    from qa.load.model import load_call_ids
 
     result = reconcile(records, platform, carrier, tolerance_s=tolerance, find_orphans=args.orphans,
                        known_call_ids=load_call_ids(Path(args.calls)))

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from qa.cases.record import CallRecord
 from qa.cdr.reconcile import reconcile
 from qa.cdr.source import CdrSource
 from qa.load import model
 from qa.load.model import CallRow
+from qa.record import CallRecord
 
 BATCH = 5000
 #: Most problem examples kept in cdr.json.

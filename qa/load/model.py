@@ -371,6 +371,17 @@ def iter_calls(path: Path) -> Iterator[CallRow]:
                 continue
 
 
+def load_call_ids(calls: Path) -> Iterator[str]:
+    """Call-IDs of a functional run's load runs (``load/**/calls.csv`` beside calls.jsonl):
+    ``cdr check --calls`` must not call their CDRs unexpected."""
+    folder = Path(calls).parent / "load"
+    if not folder.is_dir():
+        return
+    for csv_path in sorted(folder.rglob("calls.csv")):
+        for row in iter_calls(csv_path):
+            yield row.call_id
+
+
 def read_resources(path: Path) -> dict[str, list[tuple[float, float]]]:
     """``resources.csv`` as ``{metric: [(t, value), ...]}``."""
     out: dict[str, list[tuple[float, float]]] = {}

@@ -79,7 +79,7 @@ def _lab(out: Path, echo: Echo) -> Iterator[Path]:
 
 
 def _from_environment(name: str, profile: LoadProfile, lab_dir: Path | None) -> Platform:
-    from qa.config import lab_environment, load_environment
+    from qa.environments import lab_environment, load_environment
     from qa.load.resources import samplers_for_environment
 
     env = lab_environment(lab_dir) if lab_dir is not None else load_environment(name)

@@ -11,7 +11,8 @@ from robotlibcore import DynamicCore
 
 from qa import __version__
 from qa.cases import Session
-from qa.config import Environment, load_environment
+from qa.config import Environment
+from qa.environments import load_environment
 from qa.robot.calls import CallKeywords
 from qa.robot.labctl import LabKeywords
 from qa.robot.load import LoadKeywords

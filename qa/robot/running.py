@@ -12,7 +12,7 @@ from pathlib import Path
 
 from robot.libraries.BuiltIn import BuiltIn, RobotNotRunningError
 
-from qa.cases.record import test_id
+from qa.record import test_id
 
 
 def _variable(name: str) -> str | None:

@@ -20,9 +20,9 @@ import pytest
 
 from qa import lab
 from qa.cases.byo import ByoOptions, run_case
-from qa.cases.record import CallRecord
-from qa.config import lab_environment
+from qa.environments import lab_environment
 from qa.errors import BadInput
+from qa.record import CallRecord
 from qa.sipp.byo import ScenarioError, choose_peer, inspect_scenario
 from qa.tools import have_tool
 from tests.corpus import CORPUS, corpus_params, require_corpus
@@ -198,7 +198,7 @@ def test_voipqa_run_takes_xml_and_the_byo_suite(env, tmp_path: Path) -> None:
     suite pass, the broken corpus scenario fails in one line; exit 1, calls.jsonl judged."""
     from robot.api import ExecutionResult
 
-    from qa.cases.record import read_records
+    from qa.record import read_records
     from qa.paths import ROOT
     from tests.integration.cli import voipqa
 

@@ -24,7 +24,8 @@ from qa.capture.pcapfile import FrameSource
 from qa.carrier.cdr import read_cdrs
 from qa.cases.checks import Expectation
 from qa.cases.customers import CallSpec, CustomerOutcome, place
-from qa.config import Environment, lab_environment
+from qa.config import Environment
+from qa.environments import lab_environment
 from qa.ports import AGENT_MEDIA_POOL
 from qa.tools import have_tool
 

@@ -1,5 +1,5 @@
 """``docs/call-record.schema.json`` is a valid JSON Schema (draft 2020-12), names exactly the
-fields ``qa.cases.record`` writes, accepts a record the code writes and rejects one that
+fields ``qa.record`` writes, accepts a record the code writes and rejects one that
 breaks the contract. The run-level check is tests/integration/test_call_record_schema.py."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from qa.cases.record import RECORD_FIELDS, CallRecord
 from qa.paths import ROOT
+from qa.record import RECORD_FIELDS, CallRecord
 
 SCHEMA = json.loads((ROOT / "docs" / "call-record.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 import yaml
 
-from qa.cases.record import CallRecord, CallRecordWriter
 from qa.cli import main
 from qa.cli.cdr import parse_tolerance
 from qa.paths import LAB_DIR
+from qa.record import CallRecord, CallRecordWriter
 
 T0 = 1_700_000_000.0
 

@@ -384,7 +384,8 @@ def test_freeswitch_entrypoint_installs_into_a_stock_configuration(tmp_path):
 
 # -- environments/docker.yaml -----------------------------------------------------------------
 def test_docker_environment_validates_and_loads_in_the_runner_layout(tmp_path, monkeypatch, compose):
-    from qa.config import environment_from_file, parse_environment_file
+    from qa.config import parse_environment_file
+    from qa.environments import environment_from_file
     from qa.lab.config import create_db
 
     source = ROOT / "environments" / "docker.yaml"

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from qa.config import (MASK, AccountFile, CarrierFile, CdrFile, EnvironmentFile, PasswordInFileWarning, PortsFile,
-                       TargetFile, ThresholdsFile, environment_from_file, find_environment, load_environment,
-                       parse_environment_file)
+                       TargetFile, ThresholdsFile, find_environment, parse_environment_file)
+from qa.environments import environment_from_file, load_environment
 from qa.errors import BadInput, ConfigError
 from qa.paths import ROOT
 

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qa import paths
-from qa.config import EnvironmentFile, ResourcesFile, environment_from_file
+from qa.config import EnvironmentFile, ResourcesFile
+from qa.environments import environment_from_file
 from qa.errors import BadInput, ConfigError
 from qa.load.profile import (Capture, ConstantRate, Criteria, Destination, Generator, Judging, LoadProfile, Percentiles,
                              RampRate, Resources, ScenarioSpec, SpikeRate, Stage, StagesRate, StepRate, apply_overrides,

@@ -315,7 +315,7 @@ def test_memory_drift_prefers_rss_then_shared_memory() -> None:
 
 def test_an_environment_file_resources_section_samples_its_endpoints(server: str, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from qa.config import environment_from_file
+    from qa.environments import environment_from_file
     monkeypatch.setenv("VOIPQA_TEST_PW", "secret")
     path = tmp_path / "staging.yaml"
     path.write_text(f"""\

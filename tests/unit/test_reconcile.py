@@ -7,8 +7,8 @@ from typing import Any, Iterable
 import pytest
 
 from qa.cases import checks
-from qa.cases.record import CallRecord
 from qa.cdr.reconcile import KINDS, reconcile
+from qa.record import CallRecord
 
 T0 = 1_700_000_000.0
 

@@ -3,7 +3,7 @@
 import json
 
 from qa.cases import CallRecord, CallRecordWriter, read_records
-from qa.cases.record import RECORD_FIELDS
+from qa.record import RECORD_FIELDS
 
 
 def test_json_keys_follow_the_contract(tmp_path):

@@ -17,10 +17,10 @@ from qa.analysis.findings import RULES, FindingSink
 from qa.capture.writer import udp_packet, write_pcap
 from qa.cases.checks import Expectation, failure_message, final_code, reasons_of
 from qa.cases.customers import CallSpec
-from qa.cases.record import CallRecord
 from qa.cases.runner import wire_expectation
 from qa.cases.wire import join_wire, wire_message, wire_verdict
 from qa.errors import BadInput
+from qa.record import CallRecord
 from qa.rtp import RtpPacket
 
 CUSTOMER, CARRIER = ("10.1.0.1", 5062), ("10.1.0.9", 5060)
@@ -331,7 +331,7 @@ def test_the_wire_fails_the_robot_test_that_placed_the_call_whatever_its_case_na
     from robot import run as robot_run
     from robot.api import ExecutionResult
 
-    from qa.cases.record import test_id
+    from qa.record import test_id
     from qa.cases.wire import annotate_report
 
     suites = tmp_path / "suites"

@@ -1,7 +1,10 @@
-"""The call record (DESIGN §6): one JSON object per call, the four witnesses joined.
+"""The call record (docs/call-record.md): one JSON object per call, the four witnesses joined.
 
 Written as each call ends (append + flush) so a killed run keeps every call it had.
-Reports, the gate and the Robot keywords all read this file.
+Reports, the gate and the Robot keywords all read this file. It is a contract shared by
+the services (the case runner writes it; ``cdr check``, load and reports read it), so it
+lives below them, beside ``config`` and ``errors``: a service never imports another to
+reach it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,17 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+#: How far apart two witnesses' durations of one call may be (the customer's, the
+#: carrier's, the platform's CDR): ±1 s. The case runner and ``cdr check`` both judge by it.
+DURATION_TOLERANCE_S = 1.0
+
+#: The canonical columns of a platform CDR, as a record's ``cdr`` holds them (whatever the
+#: source: an environment's ``cdr.mapping`` names its column for each).
+CDR_COLUMNS = (
+    "call_id", "from_user", "to_user", "account", "start_time", "answer_time",
+    "end_time", "duration", "sip_code", "sip_reason", "carrier",
+)
 
 #: Field order of the DESIGN §6 contract; ``to_json`` keeps it.
 RECORD_FIELDS = (
