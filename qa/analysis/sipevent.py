@@ -1,18 +1,16 @@
 """From a leniently read SIP message to the :class:`~qa.analysis.calls.SipEvent` the call
 tracker correlates: endpoints, CSeq, tags, branch, the SDP's audio targets (RFC 3264
 §5: where the sender wants to receive, with which payload types) and a SIP INFO
-DTMF digit (``application/dtmf-relay`` ``Signal=``, the de-facto format; RFC 6086 §1)."""
+DTMF digit (``qa.sip.info.info_digit``: the carrier decodes INFO bodies with it too)."""
 
 from __future__ import annotations
 
 from qa.analysis.calls import SipEvent
 from qa.errors import ParseError
 from qa.sdp import SessionDescription
+from qa.sip.info import info_digit
 
-__all__ = ["to_event", "sdp_media", "info_digit", "endpoint", "is_sdp"]
-
-_DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
-_EVENT_DIGITS = "0123456789*#ABCD"
+__all__ = ["to_event", "sdp_media", "endpoint", "is_sdp"]
 
 
 _ENDPOINTS: dict[tuple[str, int], str] = {}  # a capture has few endpoints: built once each
@@ -44,28 +42,6 @@ def sdp_media(body: bytes) -> list[tuple[str, int, dict[int, tuple[str, int]], i
         rtpmap = {pt: (r.encoding, r.clock_rate) for pt, r in m.rtpmap.items()}
         out.append((address, m.port, rtpmap, m.ptime, sdp.direction_of(m), m.codec_names()))
     return out
-
-
-def info_digit(content_type: str | None, body: bytes) -> str | None:
-    """The digit of a SIP INFO ``application/dtmf-relay`` (``Signal=5``) or
-    ``application/dtmf`` body."""
-    if not content_type or not body:
-        return None
-    ctype = content_type.split(";", 1)[0].strip().lower()
-    text = body.decode("latin-1").strip()
-    if ctype == "application/dtmf-relay":
-        for line in text.splitlines():
-            name, _, value = line.partition("=")
-            if name.strip().lower() == "signal":
-                value = value.strip()
-                if len(value) == 1 and value in _DTMF_DIGITS:
-                    return value.upper()
-                if value.isdigit() and int(value) < 16:
-                    return _EVENT_DIGITS[int(value)]
-        return None
-    if ctype == "application/dtmf" and len(text) == 1 and text in _DTMF_DIGITS:
-        return text.upper()
-    return None
 
 
 def is_sdp(content_type: str | None) -> bool:

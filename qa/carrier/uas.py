@@ -53,6 +53,7 @@ from typing import Any, Hashable
 from qa.carrier.media import MediaSpec
 from qa.carrier.plan import NumberPlan, Route
 from qa.errors import ParseError
+from qa.sip.info import info_digit
 from qa.sip.timers import CancelTimer, StartTimer
 from qa.sdp import SessionDescription, negotiate
 from qa.sip import (Headers, Request, Response, make_response, new_branch, new_tag, parse_message,
@@ -158,28 +159,6 @@ def _hostport(uri: str, default_transport: str) -> tuple[Addr, str] | None:
     transport = (u.params.get("transport") or default_transport).lower()
     port = u.port or (5061 if u.scheme == "sips" else 5060)
     return (u.host, port), transport
-
-
-def _dtmf_from_info(body: bytes, ctype: str) -> str:
-    """A digit from an INFO body: application/dtmf-relay ("Signal=5") or application/dtmf."""
-    text = body.decode("utf-8", "replace")
-    ctype = ctype.lower()
-    if "dtmf-relay" in ctype:
-        m = re.search(r"Signal\s*=\s*(1[0-5]|[0-9A-Da-d*#])", text, re.I)
-        if not m:
-            return ""
-        sig = m.group(1)
-        if sig in ("10", "11"):
-            return "*" if sig == "10" else "#"
-        if sig.isdigit() and len(sig) == 2:
-            return "ABCD"[int(sig) - 12]
-        return sig.upper()
-    if "application/dtmf" in ctype:
-        sig = text.strip()
-        if sig in ("10", "11", "12", "13", "14", "15"):
-            return "*#ABCD"[int(sig) - 10]
-        return sig[:1].upper() if sig[:1] and sig[:1].upper() in "0123456789*#ABCD" else ""
-    return ""
 
 
 # ------------------------------------------------------------------------- the call
@@ -365,7 +344,7 @@ class Carrier:
             if method == "OPTIONS":
                 return self._reply_options(req, peer, transport)
             if method == "INFO":
-                digit = _dtmf_from_info(req.body, req.headers.get("Content-Type") or "")
+                digit = info_digit(req.headers.get("Content-Type"), req.body)
                 if digit:
                     _heard(call, digit, "info", now)
                 return self._reply(req, peer, transport, 200, "OK")
