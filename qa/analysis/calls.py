@@ -27,6 +27,9 @@ answer's formats are a subset of the offer's); RTP on any other payload type is
 PDD follows RFC 6076 §4.1 (Session Request Delay: first INVITE to the first 18x or
 final non-challenge response, on the hop the caller used); setup time is first INVITE to
 the 2xx (§4.2, Session Establishment).
+
+Length: one state machine (dialogs, transactions, media per Call-ID) whose parts share
+the tracker's bounded state; split, they would pass that state around instead of owning it.
 """
 
 from __future__ import annotations

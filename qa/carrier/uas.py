@@ -40,6 +40,10 @@ retransmissions are absorbed; the CDR line (final_code null) is written when the
 comes (ended_by "cancel") or 64*T1 after the INVITE, when the caller's Timer B has given up
 (ended_by "timeout"). Routes restricted to ``carriers`` apply only when this carrier's name
 is one of them (``NumberPlan.lookup(number, carrier)``).
+
+Length: the whole carrier's SIP behaviour per number plan route (ring, answer, busy,
+blackhole, early media, hang up, DTMF, re-INVITE) on one call model; the number plan,
+media and CDR models live in their own modules.
 """
 
 from __future__ import annotations

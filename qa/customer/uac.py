@@ -8,7 +8,8 @@ Events in::
     uac.abort(now, reason)          the shell's deadline passed: CANCEL / BYE, then give up
 
 Actions out (in order): :class:`Send`, :class:`StartTimer`, :class:`CancelTimer`
-(:mod:`qa.customer.transaction`). ``uac.done`` turns true when the result is complete;
+(:mod:`qa.customer.transaction`); for an answered call :class:`StartMedia` (RTP in the
+answer's codec, paced by the shell) and :class:`StopMedia` when it ends. ``uac.done`` turns true when the result is complete;
 ``uac.result`` is the :class:`CustomerResult`. ``now`` is the shell's monotonic time;
 ``clock()`` (wall time) is read once, at start, to stamp the result in unix time.
 
@@ -22,6 +23,10 @@ duration (§15.1.1) or the callee's BYE answered 200 (§15.1.2); in-dialog reque
 Call-ID for a call, new CSeq for a registration) carries the previous credentials
 unchanged, and whether the platform challenged it again — and with ``stale=true``
 (RFC 2617 §3.2.1) — is recorded: replay protection is RFC 3261 §22.4's concern.
+
+Length: the call and the registration share one core (transactions, digest, replay);
+the answer's media (:class:`StartMedia`) is a few lines of it. A split would cut the
+core's state machine in the middle.
 """
 
 from __future__ import annotations

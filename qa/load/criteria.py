@@ -21,6 +21,9 @@ and a window that broke a criterion fails that criterion too.
 Bottleneck (only when the run fails): ``generator`` when the generator was saturated in
 the first broken window (or over the run when no window broke), or when the answering
 side is our own SIPp (environment ``loopback``); otherwise ``platform``.
+
+Length: windows, criteria, breaking point and bottleneck are one verdict, computed from
+the same per-second rows; split, each part would re-read the timeline.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ JSON Schema is ``docs/load.schema.json``.
 Reading (:func:`read_run`), judging (:func:`judge_run`, through :mod:`qa.load.criteria`
 and :mod:`qa.load.resources`) and assembling (:func:`assemble`, pure) are separate, so
 the numbers of ``load.json`` can be tested without a profile or a verdict engine.
+
+Length: read, judge and assemble are separate functions of one report; the HTML part
+is most of it, and it reads only what ``assemble`` returns.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ Samplers (each ``sample(problem) -> {metric: value}``):
 
 Memory is in MB of 10^6 bytes everywhere (the unit the environment's ``scale`` example
 converts bytes to), CPU in % of one core summed over processes.
+
+Length: five samplers with one interface and the drift math they feed; each sampler is
+short, and they share the problem reporting that keeps one bad metric from costing the run.
 """
 
 from __future__ import annotations

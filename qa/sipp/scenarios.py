@@ -12,6 +12,9 @@ runs (the command line is in each file's comment). After editing a :class:`Spec`
 
     python -m qa.sipp.scenarios          # rewrite sipp/uac_*.xml
     python -m qa.sipp.scenarios --check  # exit 1 if a file differs (the unit tests do this)
+
+Length: one Spec per shipped scenario plus the shared flow they are rendered from; each
+Spec is a few lines, and keeping them beside the flow is what stops the XML being copied.
 """
 
 from __future__ import annotations

@@ -67,3 +67,17 @@ def _private_imports_across_packages() -> list[str]:
 
 def test_no_private_name_is_imported_across_packages() -> None:
     assert _private_imports_across_packages() == []
+
+
+#: Past this many lines a module says at its top why it is one module ("Length: ...").
+LONG_MODULE_LINES = 500
+
+
+def test_a_long_module_says_why_it_is_one_module() -> None:
+    unexplained = []
+    for path in sorted((ROOT / "qa").rglob("*.py")):
+        text = path.read_text()
+        doc = "\n" + (ast.get_docstring(ast.parse(text)) or "")
+        if text.count("\n") > LONG_MODULE_LINES and "\nLength: " not in doc:
+            unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert unexplained == [], "say at the top why these are one module, or split them: " + ", ".join(unexplained)
