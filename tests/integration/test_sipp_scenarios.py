@@ -114,13 +114,16 @@ def test_shipped_sip_tester_pcap_plays_too(carrier, tmp_path):
 
 
 def test_info_digits_heard_in_order(carrier, tmp_path):
-    call, cdr = _answered_call("uac_dtmf_info", carrier, DTMF_NUMBER, tmp_path, dtmf=DIGITS + "ABCD")
+    call, cdr = _answered_call("uac_dtmf_info", carrier, DTMF_NUMBER, tmp_path / "sipp", dtmf=DIGITS + "ABCD",
+                               keys=negotiated_play_keys(1.0, tmp_path / "media"))
     assert cdr["dtmf_heard"] == DIGITS + "ABCD"
     assert call.dtmf_sent == DIGITS + "ABCD"
+    assert cdr["rtp_payload_types_in"] == [0]           # the answer's codec beside the INFOs
 
 
 def test_info_single_digit(carrier, tmp_path):
-    _, cdr = _answered_call("uac_dtmf_info", carrier, DTMF_NUMBER, tmp_path, dtmf="#")
+    _, cdr = _answered_call("uac_dtmf_info", carrier, DTMF_NUMBER, tmp_path / "sipp", dtmf="#",
+                            keys=negotiated_play_keys(1.0, tmp_path / "media"))
     assert cdr["dtmf_heard"] == "#"
 
 
@@ -211,7 +214,8 @@ def test_media_stops_when_the_callee_hangs_up(carrier, tmp_path):
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_large_invite_is_over_1300_bytes_on_the_wire(carrier, tmp_path, transport):
     result, call = _call("uac_large_invite", carrier, ECHO_NUMBER, tmp_path, transport=transport,
-                         call_duration_ms=200, keys={"padding_bytes": "1500"})
+                         call_duration_ms=200,
+                         keys={"padding_bytes": "1500"} | negotiated_play_keys(0.2, tmp_path / "media"))
     assert result.ok, f"{result.describe()} {result.errors}"
     assert call.final_code == 200
     assert call.request_bytes is not None and call.request_bytes > 1500
@@ -303,7 +307,7 @@ def _with_uas(xml: str, tmp: Path, **uac_keys: str) -> tuple[SippResult, SippRes
     scenario.write_text(xml)
     uas = Agent(scenario, calls=1, timeout_s=SIPP_TIMEOUT_S)
     uac = Agent("uac_session_timer", remote=uas.address, service="1000", timeout_s=SIPP_TIMEOUT_S,
-                keys=uac_keys)
+                keys=uac_keys | negotiated_play_keys(5.0, tmp / "media"))
 
     async def both() -> tuple[SippResult, SippResult]:
         uas_task = asyncio.create_task(run(uas, tmp / "uas"))
