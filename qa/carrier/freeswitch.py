@@ -44,6 +44,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from qa.carrier.plan import NumberPlan, Route
+from qa.sip.timers import T1
 
 __all__ = ["render", "write", "check", "SIP_PORT", "CONTEXT", "FILES"]
 
@@ -51,7 +52,6 @@ SIP_PORT = 5080
 CONTEXT = "voipqa"
 RTP_STOPPED = "voipqa-rtp-stopped"
 CDR_DIR = "/var/log/freeswitch/json_cdr"
-T1_S = 0.5
 FILES = ("sip_profiles/voipqa.xml", "dialplan/voipqa.xml", "vars_voipqa.xml",
          "autoload_configs/json_cdr.conf.xml", "autoload_configs/modules.conf.xml")
 
@@ -244,7 +244,7 @@ def _extension(context: ET.Element, route: Route, plan: NumberPlan) -> None:
     cond = ET.SubElement(ext, "condition", field="destination_number", expression=f"^{route.prefix}\\d*$")
     _act(cond, "set", f"voipqa_route={route.name or route.prefix}")
     if route.blackhole:
-        _act(cond, "sleep", _ms(64 * T1_S))
+        _act(cond, "sleep", _ms(64 * T1))
         _act(cond, "hangup", "NO_USER_RESPONSE")
     elif route.reject is not None:
         _ringing(cond, route.ring_s)

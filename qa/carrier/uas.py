@@ -58,31 +58,18 @@ from qa.carrier.media import MediaSpec
 from qa.carrier.plan import NumberPlan, Route
 from qa.errors import ParseError
 from qa.sip.info import info_digit
-from qa.sip.timers import CancelTimer, StartTimer
+from qa.sip.timers import T1, T2, T4, Addr, CancelTimer, Send, StartTimer
 from qa.sdp import SessionDescription, negotiate
 from qa.sip import (Headers, Request, Response, make_response, new_branch, new_tag, parse_message,
                     parse_name_addr, parse_uri)
 
 log = logging.getLogger(__name__)
 
-Addr = tuple[str, int]
-
-T1 = 0.5
-T2 = 4.0
-T4 = 5.0
-
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 USER_AGENT = "voipqa-carrier"
 
 
 # ------------------------------------------------------------------------- actions
-
-@dataclass(frozen=True)
-class Send:
-    data: bytes
-    addr: Addr
-    transport: str
-
 
 @dataclass(frozen=True)
 class OpenMedia:

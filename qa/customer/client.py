@@ -27,11 +27,12 @@ from typing import Callable
 
 from qa.customer.result import CustomerResult, TlsReport
 from qa.customer.tls import classify_failure, fetch_peer_cert, fill_cert, report_from_ssl, verifying_context
-from qa.customer.transaction import Action, CancelTimer, Send, StartTimer
 from qa.customer.uac import CallConfig, StartMedia, StopMedia, UacCall, UacRegister, _UacCore
 from qa.errors import ParseError
 from qa.ports import allocate_rtp_port
 from qa.sip import StreamFramer
+from qa.sip.timers import CancelTimer, Send, StartTimer
+from qa.sip.transaction import Action
 from qa.sipp.agent import mask_secrets
 from qa.transport import UdpEndpoint
 

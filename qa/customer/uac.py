@@ -8,7 +8,7 @@ Events in::
     uac.abort(now, reason)          the shell's deadline passed: CANCEL / BYE, then give up
 
 Actions out (in order): :class:`Send`, :class:`StartTimer`, :class:`CancelTimer`
-(:mod:`qa.customer.transaction`); for an answered call :class:`StartMedia` (RTP in the
+(:mod:`qa.sip.transaction`); for an answered call :class:`StartMedia` (RTP in the
 answer's codec, paced by the shell) and :class:`StopMedia` when it ends. ``uac.done`` turns true when the result is complete;
 ``uac.result`` is the :class:`CustomerResult`. ``now`` is the shell's monotonic time;
 ``clock()`` (wall time) is read once, at start, to stamp the result in unix time.
@@ -40,8 +40,8 @@ from qa.sip import (Headers, Request, Response, build_authorization, make_respon
                     new_call_id, new_tag, parse_digest_challenge, parse_message, parse_name_addr,
                     parse_uri)
 from qa.customer.result import CustomerResult
-from qa.customer.transaction import (T1, T2, Action, Addr, CancelTimer, ClientTransaction, Send,
-                                     StartTimer)
+from qa.sip.transaction import Action, ClientTransaction
+from qa.sip.timers import T1, T2, Addr, CancelTimer, Send, StartTimer
 
 __all__ = ["CallConfig", "StartMedia", "StopMedia", "UacCall", "UacRegister"]
 

@@ -10,33 +10,13 @@ import hashlib
 import secrets
 
 from qa.errors import ParseError
+from qa.sip.lex import split_unquoted
 
 __all__ = ["parse_digest_challenge", "digest_response", "build_authorization"]
 
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _split_auth_params(text: str) -> list[str]:
-    parts, start, quoted, i = [], 0, False, 0
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == ",":
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    if quoted:
-        raise ParseError("unterminated quoted string in challenge", start)
-    parts.append(text[start:])
-    return parts
 
 
 def parse_digest_challenge(value: str) -> dict[str, str]:
@@ -51,7 +31,11 @@ def parse_digest_challenge(value: str) -> dict[str, str]:
         raise ParseError("challenge without auth scheme", 0)
     out = {"scheme": scheme}
     offset = len(scheme) + 1
-    for part in _split_auth_params(rest):
+    try:
+        parts = split_unquoted(rest, ",")
+    except ParseError as exc:
+        raise ParseError("unterminated quoted string in challenge", offset + exc.offset) from None
+    for part in parts:
         name, eq, val = part.partition("=")
         name = name.strip().lower()
         if not name and not eq:

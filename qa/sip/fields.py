@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from qa.errors import ParseError
+from qa.sip.lex import quoted_end
 from qa.sip.uri import format_host, format_params, is_token, parse_hostport, parse_params
 
 __all__ = ["NameAddr", "Via", "parse_name_addr", "parse_via", "parse_cseq", "quote"]
@@ -20,20 +21,6 @@ _CSEQ_MAX = 2 ** 31  # RFC 3261 §8.1.1.5: the sequence number MUST be less than
 def quote(text: str) -> str:
     """Quote a display name as an RFC 3261 §25.1 ``quoted-string``."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _quoted_end(text: str, start: int) -> int:
-    """Index just past the quoted-string that opens at ``text[start]``."""
-    i, n = start + 1, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            return i + 1
-        i += 1
-    raise ParseError("unterminated quoted string", start)
 
 
 def _unquote(quoted: str) -> str:
@@ -90,7 +77,7 @@ def parse_name_addr(text: str) -> NameAddr:
         return NameAddr(None, "*", {})
     display: str | None = None
     if s[0] == '"':
-        end = _quoted_end(s, 0)
+        end = quoted_end(s, 0)
         display = _unquote(s[:end])
         lt = end + len(s[end:]) - len(s[end:].lstrip())
         if lt >= len(s) or s[lt] != "<":

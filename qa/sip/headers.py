@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from qa.sip.lex import element_spans
+
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_name", "split_list"]
 
 #: Compact form -> lower-case full name (RFC 3261 §7.3.3, §20; IANA SIP Header Fields).
@@ -71,38 +73,14 @@ def split_list(value: str) -> list[str]:
     """Split a header value on the commas that separate values (RFC 3261 §7.3.1).
 
     Commas inside quoted strings (with ``\\`` quoted-pairs, §25.1) and inside ``<...>``
-    are not separators. Empty elements are dropped and each element is stripped.
+    are not separators (:func:`qa.sip.lex.element_spans`, lenient: an open quote runs to
+    the end). Empty elements are dropped and each element is stripped.
     """
     if "," not in value:
         value = value.strip()
         return [value] if value else []
-    parts: list[str] = []
-    start = 0
-    quoted = angle = False
-    i, n = 0, len(value)
-    while i < n:
-        ch = value[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            angle = True
-        elif ch == ">":
-            angle = False
-        elif ch == "," and not angle:
-            part = value[start:i].strip()
-            if part:
-                parts.append(part)
-            start = i + 1
-        i += 1
-    part = value[start:].strip()
-    if part:
-        parts.append(part)
-    return parts
+    parts = (value[a:b].strip() for a, b in element_spans(value, ",", angle=True, strict=False))
+    return [part for part in parts if part]
 
 
 class Headers:

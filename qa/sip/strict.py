@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from qa.errors import ParseError, Problem
 from qa.sip.headers import canonical_name, pretty_name
+from qa.sip.lex import element_spans, quoted_end, split_unquoted
 from qa.sip.message import _find_header_end
 from qa.sip.uri import parse_hostport
 
@@ -1114,62 +1115,27 @@ def _first_bad(text: str, allowed: frozenset[str]) -> int:
 
 def _quote_end(text: str, start: int) -> int:
     """Index just past the quoted-string opening at ``text[start]``; -1 if unterminated."""
-    if start < 0:
+    try:
+        return quoted_end(text, start) if start >= 0 else -1
+    except ParseError:
         return -1
-    i, n = start + 1, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-        elif ch == '"':
-            return i + 1
-        else:
-            i += 1
-    return -1
 
 
 def _split_unquoted(text: str, sep: str) -> list[str] | None:
     """Split on ``sep`` outside quoted strings; None for an unterminated quote."""
-    if '"' not in text:
-        return text.split(sep)
-    parts, start, i, n = [], 0, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            i = _quote_end(text, i)
-            if i < 0:
-                return None
-            continue
-        if ch == sep:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
+    try:
+        return split_unquoted(text, sep)
+    except ParseError:
+        return None
 
 
 def _list_spans(value: str) -> list[tuple[int, int]] | None:
-    """(start, end) of each comma-separated element outside quotes and <> (§7.3.1)."""
-    spans, start, i, n, angle = [], 0, 0, len(value), False
-    while i < n:
-        ch = value[i]
-        if ch == '"':
-            i = _quote_end(value, i)
-            if i < 0:
-                return None
-            continue
-        if ch == "<":
-            angle = True
-        elif ch == ">":
-            angle = False
-        elif ch == "," and not angle:
-            spans.append((start, i))
-            start = i + 1
-        i += 1
-    if angle:
+    """(start, end) of each comma-separated element outside quotes and <> (§7.3.1);
+    None when a quote or '<' is left open."""
+    try:
+        return element_spans(value, ",", angle=True)
+    except ParseError:
         return None
-    spans.append((start, n))
-    return spans
 
 
 def _addr_uri(value: str) -> str:

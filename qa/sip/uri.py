@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from qa.errors import ParseError
+from qa.sip.lex import split_unquoted
 
 __all__ = ["SipUri", "parse_uri", "parse_params", "format_params", "format_host",
            "parse_hostport", "unescape"]
@@ -44,31 +45,6 @@ def unescape(text: str) -> str:
     return out.decode("utf-8", "surrogateescape")
 
 
-def _split_unquoted(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside quoted strings (``\\`` quoted-pairs honoured)."""
-    if '"' not in text:
-        return text.split(sep)
-    parts: list[str] = []
-    start, quoted, i, n = 0, False, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == sep:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    if quoted:
-        raise ParseError("unterminated quoted string in parameters", start)
-    parts.append(text[start:])
-    return parts
-
-
 def parse_params(text: str, offset: int = 0) -> dict[str, str | None]:
     """Parse ``*( SEMI generic-param )`` (RFC 3261 §25.1, §7.3.1).
 
@@ -83,7 +59,11 @@ def parse_params(text: str, offset: int = 0) -> dict[str, str | None]:
     if stripped[0] != ";":
         raise ParseError("expected ';' before parameter", offset + text.find(stripped[0]))
     pos = offset + text.find(";") + 1
-    for part in _split_unquoted(stripped[1:], ";"):
+    try:
+        parts = split_unquoted(stripped[1:], ";")
+    except ParseError as exc:
+        raise ParseError("unterminated quoted string in parameters", pos + exc.offset) from None
+    for part in parts:
         name, eq, value = part.partition("=")
         name = name.strip()
         if not _TOKEN_RE.match(name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.customer.transaction import CancelTimer, Send, StartTimer
+from qa.sip.timers import CancelTimer, Send, StartTimer
 from qa.customer.uac import CallConfig, UacCall, UacRegister
 from qa.sip import Request, Response, digest_response, make_response, parse_digest_challenge, parse_message
 

@@ -1,4 +1,5 @@
-"""Client transactions (RFC 3261 §17.1), sans-I/O: the customer's retransmission engine.
+"""Client transactions (RFC 3261 §17.1), sans-I/O: the retransmission engine of any UAC
+(the Python customer's today; the carrier's own requests, its BYE, are next).
 
 A :class:`ClientTransaction` owns one request. ``start()`` sends it and arms its timers;
 ``on_response`` and ``on_timer`` return actions for the I/O shell plus what the
@@ -17,27 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qa.sip import Headers, Request, Response
-from qa.sip.timers import CancelTimer, StartTimer
+from qa.sip.headers import Headers
+from qa.sip.message import Request, Response
+from qa.sip.timers import T1, T2, T4, Addr, CancelTimer, Send, StartTimer
 
 __all__ = ["Addr", "Action", "CancelTimer", "ClientTransaction", "Send", "StartTimer",
            "T1", "T2", "T4", "failure_ack"]
 
-Addr = tuple[str, int]
-
-T1 = 0.5     # RTT estimate (§17.1.1.1)
-T2 = 4.0     # maximum non-INVITE retransmit interval
-T4 = 5.0     # maximum time a message stays in the network
 TIMER_D_UDP = 32.0
-
-
-@dataclass(frozen=True)
-class Send:
-    """Put ``data`` on the wire towards ``addr`` (stream shells use their one connection)."""
-
-    data: bytes
-    addr: Addr
-
 
 Action = Send | StartTimer | CancelTimer
 
