@@ -36,6 +36,8 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from qa.jsonl import read_objects
+
 __all__ = ["CDR_FIELDS", "CdrWriter", "read_cdrs"]
 
 CDR_FIELDS: tuple[str, ...] = (
@@ -79,22 +81,6 @@ class CdrWriter:
 
 
 def read_cdrs(path: Path | str) -> list[dict[str, Any]]:
-    """The records of a carrier CDR file, read while the carrier may still be writing.
-
-    Only whole lines count: the last line without its newline is a record being written
-    (a reader can see part of a ``write()`` on Linux), and a line torn by a crash is not
-    JSON; both are left out rather than failing the reader. A missing file is no records.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    records = []
-    for line in text.split("\n")[:-1]:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            records.append(row)
-    return records
+    """The records of a carrier CDR file, read while the carrier may still be writing
+    (whole lines only: :func:`qa.jsonl.read_objects`)."""
+    return read_objects(path)

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from qa.jsonl import complete_lines, read_objects
+
 RUN_FILE = "run.json"
 TIMELINE_FILE = "timeline.csv"
 HISTOGRAMS_FILE = "histograms.jsonl"
@@ -320,17 +322,8 @@ def append_event(path: Path, t: float, event: str, **data: Any) -> None:
 
 
 # -- reading (every reader skips a torn last line) -------------------------------------------------
-def _complete_lines(path: Path) -> list[str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    lines = text.split("\n")
-    return lines[:-1]  # the part after the last newline is torn (or empty)
-
-
 def read_timeline(path: Path) -> list[Second]:
-    lines = _complete_lines(path)
+    lines = complete_lines(path)
     if not lines:
         return []
     out = []
@@ -344,7 +337,7 @@ def read_timeline(path: Path) -> list[Second]:
 
 def read_histograms(path: Path) -> list[SecondHistograms]:
     out = []
-    for line in _complete_lines(path):
+    for line in complete_lines(path):
         if line.strip():
             try:
                 out.append(SecondHistograms.from_json(line))
@@ -385,7 +378,7 @@ def load_call_ids(calls: Path) -> Iterator[str]:
 def read_resources(path: Path) -> dict[str, list[tuple[float, float]]]:
     """``resources.csv`` as ``{metric: [(t, value), ...]}``."""
     out: dict[str, list[tuple[float, float]]] = {}
-    lines = _complete_lines(path)
+    lines = complete_lines(path)
     for row in csv.DictReader(lines):
         try:
             out.setdefault(row["metric"], []).append((float(row["t"]), float(row["value"])))
@@ -395,15 +388,8 @@ def read_resources(path: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in _complete_lines(path):
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict):
-            out.append(item)
-    return out
+    """``events.jsonl``: the run's events, whole lines only."""
+    return read_objects(path)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
