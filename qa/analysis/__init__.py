@@ -1,5 +1,5 @@
 """Capture analysis (DESIGN §9): one streaming pass, rules over SIP, SDP and RTP.
 
 ``qa.analysis.engine.analyze(path) -> Report``; findings and their severity table in
-:mod:`qa.analysis.findings`; JSON in :mod:`qa.analysis.report` (``docs/pcap-json.md``).
+:mod:`qa.analysis.findings`; JSON in :mod:`qa.report.pcap` (``docs/pcap-json.md``).
 """

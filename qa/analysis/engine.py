@@ -34,7 +34,7 @@ __all__ = ["Report", "Analyzer", "analyze"]
 
 @dataclass
 class Report:
-    """What one capture amounts to (serialised by :mod:`qa.analysis.report`)."""
+    """What one capture amounts to (serialised by :mod:`qa.report.pcap`)."""
 
     file: str
     packets: int = 0

@@ -85,7 +85,7 @@ def _slug(text: str) -> str:
 def join_wire(captures: list[Path], calls_file: Path, output: Path) -> WireResult:
     """Analyse the run's capture files and rewrite calls.jsonl with the wire witness."""
     from qa.analysis.engine import analyze
-    from qa.analysis.ladder import render_ladder
+    from qa.report.ladder import render_ladder
 
     result = WireResult()
     if not calls_file.is_file():

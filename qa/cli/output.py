@@ -62,7 +62,7 @@ def plain(value: object) -> Text:
 def verbatim(table: Table, markup_columns: tuple[str, ...] = ()) -> Table:
     """``table`` with its title and every string cell made verbatim Text.
 
-    For tables built elsewhere from data (``qa.analysis.report``): their cells are plain
+    For tables built elsewhere from data (``qa.report.pcap``): their cells are plain
     strings, which rich would read as markup. ``markup_columns`` names the columns whose
     cells are voipqa's own markup (e.g. a coloured severity) and stay as they are.
     """

@@ -105,7 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_one(path: Path, args: argparse.Namespace) -> int:
-    from qa.analysis import report as rep
+    from qa.report import pcap as rep
 
     report = _analyze(path, args.json, keep_calls=0)
     comparison = None
@@ -151,7 +151,7 @@ def _print_comparison(comparison) -> None:
 
 # -- calls -------------------------------------------------------------------------------
 def cmd_calls(args: argparse.Namespace) -> int:
-    from qa.analysis import report as rep
+    from qa.report import pcap as rep
 
     path = _existing(args.file)
     wanted = (lambda c: True) if args.all else (lambda c: c.kind == "call")
@@ -168,7 +168,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 def _calls_json(path: Path, wanted: Callable) -> int:
     """Streams the calls as they end, so memory stays flat on any capture size."""
-    from qa.analysis.report import SCHEMA, call_json
+    from qa.report.pcap import SCHEMA, call_json
 
     out = sys.stdout
     first = True
@@ -190,7 +190,7 @@ def _calls_json(path: Path, wanted: Callable) -> int:
 
 # -- ladder ------------------------------------------------------------------------------
 def cmd_ladder(args: argparse.Namespace) -> int:
-    from qa.analysis.ladder import render_ladder
+    from qa.report.ladder import render_ladder
 
     path = _existing(args.file)
     found = []

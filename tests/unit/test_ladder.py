@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 from qa.analysis.calls import CallSummary, LadderEvent
 from qa.analysis.engine import analyze
 from qa.analysis.findings import Finding
-from qa.analysis.ladder import endpoints, render_ladder
+from qa.report.ladder import endpoints, render_ladder
 
 from tests.unit.test_analysis_engine import CALL_ID, build_call_pcap
 
@@ -71,7 +71,7 @@ def _failover() -> list[LadderEvent]:
 
 
 def test_columns_are_named_by_role_and_the_answering_carrier_by_name():
-    from qa.analysis.ladder import roles
+    from qa.report.ladder import roles
 
     named = roles(_failover(), carrier="carrier-d")
     assert named == {"127.0.0.1:40000": "customer", "127.0.0.1:5060": "platform",

@@ -1,4 +1,6 @@
-"""Reports as stable JSON and as rich tables.
+"""The analyzer's report of a capture (``qa.analysis.engine.Report``) as stable JSON and
+as rich tables. It lives with the reports, not the protocol code: the analyzer judges, the
+report layer presents.
 
 JSON of ``voipqa pcap check --json`` (one object per file, one per line; documented in
 ``docs/pcap-json.md``; keys are only ever added, never renamed)::

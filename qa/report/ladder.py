@@ -15,7 +15,7 @@ from html import escape
 
 from qa.analysis.calls import CallSummary, LadderEvent
 from qa.analysis.findings import Finding
-from qa.analysis.report import clock
+from qa.report.pcap import clock
 
 __all__ = ["endpoints", "render_ladder", "roles"]
 
