@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ from qa.rtp import RtpPacket, ulaw_encode
 from qa.rtp.dtmf_tones import dtmf_tone_pcm
 from qa.sdp import SessionDescription
 from qa.sip import parse_message
+from qa.sipp import Agent, run
 
 pytestmark = pytest.mark.integration
 
@@ -114,132 +116,29 @@ def test_sipp_pcmu_offer_to_pcma_only_number_gets_488(carrier, tmp_path):
     assert [r["final_code"] for r in carrier.new_cdrs(1)] == [488]
 
 
-# ------------------------------------------------------------------------ SIPp, XML scenarios
+# ------------------------------------------------------------------------ SIPp, the customer's scenarios
 
-UAC_EXPECTS_BYE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="carrier hangs up">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-X-Case: carrier-hangs-up
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv request="BYE" timeout="10000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
-UAC_CANCELS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="caller cancels">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180"/>
-  <pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  <recv response="487"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
+def _customer(carrier, tmp: Path, scenario: str, number: str, **options):
+    """One call with a scenario of sipp/ (qa.sipp.Agent), against the carrier alone."""
+    agent = Agent(scenario, remote=f"127.0.0.1:{carrier.port}", service=number, timeout_s=20, **options)
+    result = asyncio.run(run(agent, tmp / "sipp"))
+    assert result.calls and result.ok, f"{result.describe()} {result.errors}"
+    return result.calls[0]
 
 
-@pytest.mark.parametrize("transport", ["u1", "t1"])
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_carrier_hangs_up_with_bye(carrier, tmp_path, transport):
-    xml = tmp_path / "bye.xml"
-    xml.write_text(UAC_EXPECTS_BYE)
-    t0 = time.monotonic()
-    res = sipp(carrier, tmp_path, "-m", "1", "-t", transport, scenario=str(xml), number="15550040")
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert 2.8 <= time.monotonic() - t0 <= 8
+    call = _customer(carrier, tmp_path, "uac_call", "15550040", transport=transport, call_duration_ms=10_000)
+    assert call.final_code == 200 and call.bye_by == "callee"
+    assert 2.8 <= call.duration_s <= 5, call.duration_s                 # the route hangs up after 3 s
     row, = carrier.new_cdrs(1)
-    assert row["ended_by"] == "carrier" and row["final_code"] == 200
+    assert row["ended_by"] == "carrier" and row["final_code"] == 200 and row["transport"] == transport
     assert 2.9 <= row["duration_s"] <= 3.5
-    assert row["x_headers"] == {"X-Case": "carrier-hangs-up"}
 
 
 def test_caller_cancel_gets_200_and_487(carrier, tmp_path):
-    xml = tmp_path / "cancel.xml"
-    xml.write_text(UAC_CANCELS)
-    res = sipp(carrier, tmp_path, "-m", "1", scenario=str(xml), number="15550020")
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    call = _customer(carrier, tmp_path, "uac_cancel", "15550020", keys={"cancel_ms": "200"})
+    assert call.final_code == 487
     row, = carrier.new_cdrs(1)
     assert (row["final_code"], row["ended_by"], row["answered"]) == (487, "cancel", None)
 

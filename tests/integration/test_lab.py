@@ -1,16 +1,16 @@
 """The native lab for real: Kamailio + rtpengine + four carriers, driven by SIPp with digest auth.
 
 One lab for the module (started once), a second small lab for the allow-list / pike /
-SIGKILL checks. Every SIPp run gets allocated -p/-cp/-mp ports and a -timeout.
+SIGKILL checks. Calls are placed with the customer's own scenarios (qa.sipp.Agent: allocated ports, a timeout).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +20,8 @@ import pytest
 import qa.lab as lab
 from qa.carrier.cdr import read_cdrs
 from qa.errors import BadInput
-from qa.ports import allocate_ports, port_is_free
+from qa.ports import port_is_free
+from qa.sipp import Agent, run
 from qa.tools import have_tool
 from qa.transport.probe import options_request, sip_options
 
@@ -30,163 +31,25 @@ pytestmark = [
                        reason="kamailio, sipp and openssl are needed"),
 ]
 
-SIPP = "/usr/bin/sipp"
 ANSWER = "15550001234"
-
-_SDP = """v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-"""
-
-
-def _invite(cseq: int, user: str, auth: str) -> str:
-    return f"""  <send retrans="500">
-    <![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
-To: <sip:[service]@voipqa.lab>
-Call-ID: [call_id]
-CSeq: {cseq} INVITE
-Contact: <sip:{user}@[local_ip]:[local_port]>
-Max-Forwards: 70
-{auth}Content-Type: application/sdp
-Content-Length: [len]
-
-{_SDP}
-    ]]>
-  </send>
-"""
-
-
-def _ack_non2xx(cseq: int, user: str) -> str:
-    return f"""  <send>
-    <![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
-To: <sip:[service]@voipqa.lab>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: {cseq} ACK
-Max-Forwards: 70
-Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-
-def cancel_scenario(user: str, password: str) -> str:
-    """Authenticated INVITE to a ring-forever number, CANCEL after the 180, expect 487."""
-    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="voipqa lab cancel">']
-    parts.append(_invite(1, user, ""))
-    parts.append('  <recv response="100" optional="true"/>')
-    parts.append('  <recv response="407" auth="true"/>')
-    parts.append(_ack_non2xx(1, user))
-    parts.append(_invite(2, user, f"[authentication username={user} password={password}]\n"))
-    parts.append('  <recv response="100" optional="true"/>')
-    parts.append('  <recv response="180"/>')
-    parts.append(f"""  <send>
-    <![CDATA[
-CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
-To: <sip:[service]@voipqa.lab>
-Call-ID: [call_id]
-CSeq: 2 CANCEL
-Max-Forwards: 70
-Content-Length: 0
-
-    ]]>
-  </send>""")
-    parts.append('  <recv response="200"/>')
-    parts.append('  <recv response="487"/>')
-    parts.append(_ack_non2xx(2, user))
-    parts.append("</scenario>")
-    return "\n".join(parts) + "\n"
-
-
-def scenario(user: str, password: str, expect: int, hold_ms: int = 1000) -> str:
-    """INVITE -> 407 -> ACK -> INVITE with credentials -> `expect` (200: ACK, hold, BYE)."""
-    parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="voipqa lab test">']
-    parts.append(_invite(1, user, ""))
-    parts.append('  <recv response="100" optional="true"/>')
-    parts.append('  <recv response="407" auth="true"/>')
-    parts.append(_ack_non2xx(1, user))
-    parts.append(_invite(2, user, f"[authentication username={user} password={password}]\n"))
-    parts.append('  <recv response="100" optional="true"/>')
-    if expect == 200:
-        parts.append('  <recv response="180" optional="true"/>')
-        parts.append('  <recv response="183" optional="true"/>')
-        parts.append('  <recv response="200" rrs="true"/>')
-        parts.append(f"""  <send>
-    <![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
-To: <sip:[service]@voipqa.lab>[peer_tag_param]
-Call-ID: [call_id]
-[routes]
-CSeq: 2 ACK
-Contact: <sip:{user}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="{hold_ms}"/>
-  <send retrans="500">
-    <![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:{user}@voipqa.lab>;tag=[pid]vq[call_number]
-To: <sip:[service]@voipqa.lab>[peer_tag_param]
-Call-ID: [call_id]
-[routes]
-CSeq: 3 BYE
-Contact: <sip:{user}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>""")
-    else:
-        parts.append('  <recv response="180" optional="true"/>')
-        parts.append(f'  <recv response="{expect}"/>')
-        parts.append(_ack_non2xx(2, user))
-    parts.append("</scenario>")
-    return "\n".join(parts) + "\n"
 
 
 def run_sipp(state: lab.LabState, tmp: Path, number: str, user: str, password: str, expect: int,
-             *, hold_ms: int = 1000, timeout: int = 25) -> tuple[str, subprocess.CompletedProcess[str]]:
-    """One call through the lab; returns (Call-ID, completed SIPp)."""
-    tag = uuid.uuid4().hex[:12]
-    xml = tmp / f"sc-{tag}.xml"
-    xml.write_text(cancel_scenario(user, password) if expect == 487 else scenario(user, password, expect, hold_ms))
-    for _attempt in range(3):
-        # SIPp binds -mp and the three ports above it: another tool on this machine may
-        # take one of them between allocation and bind; that is not the platform's fault
-        port, cport, mport = allocate_ports(3)
-        argv = [SIPP, f"127.0.0.1:{state.ports['sip']}", "-sf", str(xml), "-s", number, "-m", "1",
-                "-i", "127.0.0.1", "-p", str(port), "-cp", str(cport), "-mp", str(mport),
-                "-timeout", str(timeout), "-timeout_error", "-nostdin", "-cid_str", f"vq-{tag}-%u",
-                "-trace_err", "-error_file", str(tmp / f"err-{tag}.log")]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10,
-                              stdin=subprocess.DEVNULL, cwd=tmp)
-        if "Unable to bind" not in proc.stdout + proc.stderr:
-            break
-    return f"vq-{tag}-1", proc
-
-
-def sipp_ok(proc: subprocess.CompletedProcess[str], tmp: Path) -> str:
-    errs = "\n".join(p.read_text(errors="replace")[-1500:] for p in tmp.glob("err-*.log"))
-    return f"sipp rc={proc.returncode}\n{proc.stdout[-800:]}\n{proc.stderr[-800:]}\n{errs}"
+             *, hold_ms: int = 1000, timeout: int = 25) -> str:
+    """One call through the lab with the customer's own scenario (``uac_call``, or
+    ``uac_cancel`` when expecting 487: CANCEL after the 180); asserts the final response
+    is ``expect`` and returns the Call-ID."""
+    scenario, keys = ("uac_cancel", {"cancel_ms": "200"}) if expect == 487 else ("uac_call", {})
+    agent = Agent(scenario, remote=f"127.0.0.1:{state.ports['sip']}", service=number, auth_user=user,
+                  auth_password=password, keys={"domain": "voipqa.lab", "codecs": "PCMU"} | keys,
+                  call_duration_ms=hold_ms, timeout_s=timeout)
+    workdir = tmp / f"sipp-{uuid.uuid4().hex[:8]}"
+    result = asyncio.run(run(agent, workdir))
+    assert result.calls, f"no call placed: {result.describe()} {result.errors}"
+    call = result.calls[0]
+    assert call.final_code == expect, f"final response {call.final_code}, expected {expect}: {result.describe()}"
+    assert result.ok, f"{result.describe()} {result.errors}"
+    return call.call_id
 
 
 def wait_cdr(state: lab.LabState, call_id: str, timeout: float = 5) -> list[dict]:
@@ -283,8 +146,7 @@ def test_second_up_reports_running_lab(state: lab.LabState, labdir: Path) -> Non
 
 def test_authenticated_call_answered_with_cdr(state: lab.LabState, tmp: Path) -> None:
     t0 = time.time()
-    call_id, proc = run_sipp(state, tmp, ANSWER, "1001", "alice-pass-1001", 200, hold_ms=1000)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, ANSWER, "1001", "alice-pass-1001", 200, hold_ms=1000)
     rows = wait_cdr(state, call_id)
     assert len(rows) == 1, rows
     row = rows[0]
@@ -342,22 +204,19 @@ def test_register_is_challenged_with_401(state: lab.LabState) -> None:
 
 
 def test_wrong_password_is_403_after_one_challenge(state: lab.LabState, tmp: Path) -> None:
-    call_id, proc = run_sipp(state, tmp, ANSWER, "1001", "not-the-password", 403)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, ANSWER, "1001", "not-the-password", 403)
     assert carrier_saw(state, call_id) == []
 
 
 def test_unknown_user_is_403(state: lab.LabState, tmp: Path) -> None:
-    call_id, proc = run_sipp(state, tmp, ANSWER, "7777", "whatever", 403)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, ANSWER, "7777", "whatever", 403)
     assert carrier_saw(state, call_id) == []
 
 
 @pytest.mark.parametrize("user,password", [("1002", "bob-pass-1002"), ("1003", "carol-pass-1003")])
 def test_no_balance_is_402_and_carrier_never_sees_it(state: lab.LabState, tmp: Path, user: str,
                                                       password: str) -> None:
-    call_id, proc = run_sipp(state, tmp, ANSWER, user, password, 402)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, ANSWER, user, password, 402)
     rows = wait_cdr(state, call_id)
     assert [(r["sip_code"], r["account"], r["duration"], r["carrier"]) for r in rows] == [(402, user, 0.0, None)]
     assert rows[0]["answer_time"] is None and rows[0]["end_time"] >= rows[0]["start_time"]
@@ -367,8 +226,7 @@ def test_no_balance_is_402_and_carrier_never_sees_it(state: lab.LabState, tmp: P
 
 @pytest.mark.parametrize("number", ["19005551234", "+19005551234", "0019005551234", "8821234567", "5371234567"])
 def test_blocked_prefix_is_403(state: lab.LabState, tmp: Path, number: str) -> None:
-    call_id, proc = run_sipp(state, tmp, number, "1004", "dave-pass-1004", 403)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, number, "1004", "dave-pass-1004", 403)
     rows = wait_cdr(state, call_id)
     assert len(rows) == 1 and rows[0]["sip_code"] == 403
     assert rows[0]["sip_reason"] == "Destination Blocked"
@@ -379,8 +237,7 @@ def test_blocked_prefix_is_403(state: lab.LabState, tmp: Path, number: str) -> N
 def test_balance_is_read_live(state: lab.LabState, tmp: Path) -> None:
     lab.set_balance(state, "1004", 0)
     try:
-        call_id, proc = run_sipp(state, tmp, ANSWER, "1004", "dave-pass-1004", 402)
-        assert proc.returncode == 0, sipp_ok(proc, tmp)
+        run_sipp(state, tmp, ANSWER, "1004", "dave-pass-1004", 402)
     finally:
         lab.set_balance(state, "1004", 20.0)
     with pytest.raises(BadInput):
@@ -388,24 +245,21 @@ def test_balance_is_read_live(state: lab.LabState, tmp: Path) -> None:
 
 
 def test_carrier_busy_is_relayed_and_billed(state: lab.LabState, tmp: Path) -> None:
-    call_id, proc = run_sipp(state, tmp, "1555003486", "1001", "alice-pass-1001", 486)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, "1555003486", "1001", "alice-pass-1001", 486)
     rows = wait_cdr(state, call_id)
     assert len(rows) == 1 and rows[0]["sip_code"] == 486 and rows[0]["carrier"] in ("carrier-a", "carrier-b")
     assert len(wait_carrier(state, call_id)) == 1
 
 
 def test_cancelled_call_is_billed_as_487(state: lab.LabState, tmp: Path) -> None:
-    call_id, proc = run_sipp(state, tmp, "15550020999", "1001", "alice-pass-1001", 487)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, "15550020999", "1001", "alice-pass-1001", 487)
     rows = wait_cdr(state, call_id)
     assert len(rows) == 1 and rows[0]["sip_code"] == 487 and rows[0]["duration"] == 0.0, rows
     assert rows[0]["carrier"] == "carrier-a"
 
 
 def test_503_fails_over_to_the_other_carrier_then_503(state: lab.LabState, tmp: Path) -> None:
-    call_id, proc = run_sipp(state, tmp, "1555003503", "1001", "alice-pass-1001", 503)
-    assert proc.returncode == 0, sipp_ok(proc, tmp)
+    call_id = run_sipp(state, tmp, "1555003503", "1001", "alice-pass-1001", 503)
     rows = wait_cdr(state, call_id)
     assert len(rows) == 1 and rows[0]["sip_code"] == 503 and rows[0]["sip_reason"] == "No Carrier Available"
     deadline = time.monotonic() + 5
@@ -424,8 +278,7 @@ def test_timeout_fails_over_and_marks_carrier_dead(state: lab.LabState, tmp: Pat
     pid = state.processes["carrier-a"]
     os.kill(pid, signal.SIGSTOP)
     try:
-        call_id, proc = run_sipp(state, tmp, ANSWER, "1001", "alice-pass-1001", 200, hold_ms=200, timeout=20)
-        assert proc.returncode == 0, sipp_ok(proc, tmp)
+        call_id = run_sipp(state, tmp, ANSWER, "1001", "alice-pass-1001", 200, hold_ms=200, timeout=20)
         rows = wait_cdr(state, call_id)
         assert len(rows) == 1 and rows[0]["sip_code"] == 200 and rows[0]["carrier"] == "carrier-b"
         deadline = time.monotonic() + 8
