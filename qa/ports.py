@@ -1,8 +1,12 @@
 """Port allocation: every listener voipqa starts gets a port free on both UDP and TCP.
 
 Ports are never fixed (DESIGN §1): two labs, or a test run beside a lab, must not
-collide. The kernel picks an ephemeral port; we keep it only if the same number is
-free on the other protocol too, since SIP listens on UDP and TCP at once.
+collide. Listeners come from above the kernel's ephemeral range (``ip_local_port_range``,
+32768-60999 by default): a port checked free there stays free until its listener binds,
+whereas an ephemeral port can be handed to any process's outgoing connection in between
+(seen: a carrier failing to start on "Address already in use"). Where the range leaves no
+room above it, the kernel picks an ephemeral port as before. A port is kept only if the
+same number is free on both protocols, since SIP listens on UDP and TCP at once.
 """
 
 from __future__ import annotations
@@ -44,19 +48,35 @@ def allocate_ports(count: int, host: str = "127.0.0.1", *, exclude: set[int] | N
     """
     taken = set(exclude or ())
     ports: list[int] = []
+    pool = listen_pool()
     for _ in range(count * 50):
         if len(ports) == count:
             break
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-        if port in taken or not _free_on(port, host, socket.SOCK_STREAM):
+        port = random.randrange(*pool) if pool else _kernel_port(host)
+        if port in taken or not port_is_free(port, host):
             continue
         taken.add(port)
         ports.append(port)
     if len(ports) < count:
         raise BadInput(f"could not allocate {count} free ports on {host}")
     return ports
+
+
+#: The fewest ports above the ephemeral range worth a pool of their own.
+MIN_LISTEN_POOL = 1000
+
+
+def listen_pool() -> tuple[int, int] | None:
+    """``(low, high)`` (high excluded) of the ports above the ephemeral range, or None
+    when fewer than :data:`MIN_LISTEN_POOL` are left there."""
+    high = ephemeral_range()[1]
+    return (high + 1, 65536) if 65535 - high >= MIN_LISTEN_POOL else None
+
+
+def _kernel_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def allocate_rtp_port(host: str = "127.0.0.1") -> int:

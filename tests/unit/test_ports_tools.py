@@ -38,3 +38,14 @@ def test_missing_tool_names_the_debian_package(monkeypatch):
         require_tool("sipp-nonexistent")
     assert "apt-get install sip-tester" in str(exc.value)
     assert exc.value.exit_code == 2
+
+
+def test_listeners_come_from_above_the_ephemeral_range():
+    """An ephemeral port checked free can be taken by any outgoing connection before the
+    listener binds it; ports above the kernel's range cannot."""
+    from qa.ports import ephemeral_range, listen_pool
+
+    pool = listen_pool()
+    if pool is None:
+        pytest.skip(f"this machine's ephemeral range {ephemeral_range()} leaves no room above it")
+    assert all(pool[0] <= p < pool[1] and p > ephemeral_range()[1] for p in allocate_ports(20))
