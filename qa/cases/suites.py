@@ -26,7 +26,7 @@ from robot.api import ExecutionResult
 
 from qa.cases.parallel import ItemResult, StopRequest, WorkItem, merge_outputs, plan_items, run_items
 from qa.errors import BadInput
-from qa.ports import LAB_MEDIA_POOL, ephemeral_range
+from qa.ports import LAB_MEDIA_POOL
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED, SUITES_DIR
 
 REPORT_FILES = {"output": "output.xml", "log": "log.html", "report": "report.html", "xunit": "xunit.xml"}
@@ -87,8 +87,8 @@ class RunCapture:
 def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[RunCapture]:
     """Capture the run's traffic (the fourth witness); the files are filled in when done.
 
-    For the lab: its SIP ports, its media port block and the ephemeral UDP range on
-    loopback. Capture that cannot run (no tool, no permission) is reported in one line
+    For the lab: its SIP ports (UDP and TCP); for any run, UDP from the lab's media block
+    up to the top of the port space on loopback. Capture that cannot run (no tool, no permission) is reported in one line
     and the run goes on with capture marked off.
     """
     from qa.capture import CaptureUnavailable
@@ -101,9 +101,10 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
 
         state = lab.load_state(lab_dir)
     sip_ports = {p for name, p in (state.ports.items() if state else ()) if name not in ("rtp_min", "rtp_max")}
-    # media: the lab's rtpengine block and the agents' pool (qa.ports), plus the ephemeral
-    # range where the carriers and the Python customer bind
-    bpf = build_bpf(sorted(sip_ports), (LAB_MEDIA_POOL[0], ephemeral_range()[1]))
+    # UDP: the lab's rtpengine block and the agents' pool (qa.ports), the ephemeral range
+    # (the Python customer's media) and the listeners above it (an environment file's lab
+    # or platform, the carriers: qa.ports.listen_pool)
+    bpf = build_bpf(sorted(sip_ports), (LAB_MEDIA_POOL[0], 65535))
     capture = Capture(output / "capture.pcapng", bpf=bpf)
     try:
         capture.start()
