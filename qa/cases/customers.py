@@ -89,9 +89,19 @@ class CustomerOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def python_customer(spec: CallSpec) -> bool:
+    """Whether the Python customer places ``spec``: TLS (SIPp here has none) and replays."""
+    return spec.transport == "tls" or spec.kind == "replay"
+
+
+def opted_out_of_media(spec: CallSpec) -> bool:
+    """``media=none``: the case tests the absence of media."""
+    return (spec.media or "").lower() == NO_MEDIA
+
+
 async def place(spec: CallSpec, env: Environment, password: str, workdir: Path) -> CustomerOutcome:
     """Place the call of ``spec`` with the customer that can."""
-    if spec.transport == "tls" or spec.kind == "replay":
+    if python_customer(spec):
         return await _python_customer(spec, env, password)
     workdir.mkdir(parents=True, exist_ok=True)
     scenario, keys = _scenario(spec, workdir)
@@ -141,7 +151,7 @@ def scenario_name(spec: CallSpec) -> str:
     if spec.dtmf:
         return "uac_dtmf_info" if spec.dtmf_mode == "info" else "uac_dtmf"
     if spec.media:
-        return "uac_call" if spec.media.lower() == NO_MEDIA else "uac_dtmf"
+        return "uac_call" if opted_out_of_media(spec) else "uac_dtmf"
     return MEDIA_SCENARIO if spec.kind == "call" and spec.expect.final_code == 200 else "uac_call"
 
 
@@ -182,15 +192,15 @@ def _pcap_to_play(spec: CallSpec, workdir: Path) -> Path:
 
 def plays_negotiated_media(spec: CallSpec) -> bool:
     """Whether the call, once answered, plays RTP on the codec the answer chose."""
-    return spec.kind == "call" and spec.transport != "tls" and scenario_name(spec) in NEGOTIATED_MEDIA
+    return spec.kind == "call" and not python_customer(spec) and scenario_name(spec) in NEGOTIATED_MEDIA
 
 
 def sends_rtp(spec: CallSpec) -> bool:
     """Whether the customer plays RTP if the call is answered: the negotiated codec's audio,
     a codec's audio (``media=CODEC``), RFC 4733 events or in-band tones. (A negotiated codec
     without a pcap, e.g. opus, still sends nothing: the record's ``media_sent`` says so.)"""
-    if spec.kind == "replay" or (spec.kind == "call" and spec.transport == "tls"):
-        return (spec.media or "").lower() != NO_MEDIA      # the Python customer: the answer's codec
+    if spec.kind in ("call", "replay") and python_customer(spec):
+        return not opted_out_of_media(spec)                # the Python customer: the answer's codec
     if spec.kind != "call":
         return False
     return plays_negotiated_media(spec) or scenario_name(spec) == "uac_dtmf"
@@ -224,7 +234,7 @@ def media_sent(spec: CallSpec, scenario: str, keys: dict[str, str], call: CallRe
         return {"media_sent": _negotiated_media_sent(call, keys, workdir)}
     if "media_pcap" in keys:
         return {"media_sent": _pcap_sent(keys["media_pcap"], call)}
-    why = "media=none" if (spec.media or "").lower() == NO_MEDIA else f"{scenario} sends no media"
+    why = "media=none" if opted_out_of_media(spec) else f"{scenario} sends no media"
     return {"media_sent": f"none ({why})"}
 
 
@@ -283,7 +293,7 @@ async def _python_customer(spec: CallSpec, env: Environment, password: str) -> C
                         duration_s=spec.duration_s, codecs=spec.codecs, tls_server_name=target.tls_server_name,
                         ca_file=str(target.ca_cert) if target.ca_cert else None,
                         replay_credentials=spec.kind == "replay",
-                        send_media=(spec.media or "").lower() != NO_MEDIA)
+                        send_media=not opted_out_of_media(spec))
     result = await place_call(config, timeout_s=spec.timeout_s)
     extra = {"record_route": result.record_route, "via_sent": result.via_sent,
              "rechallenged": result.rechallenged, "stale": result.stale, "replay_code": result.replay_code,
