@@ -1,8 +1,9 @@
 """The number plan (DESIGN §4): which behaviour the mock carrier plays per called number.
 
 ``carriers/numberplan.yaml`` is the single source of truth for both carriers (the native
-Python one here and the FreeSWITCH dialplan generated from it). Validation is strict and
-by hand so that every problem is one line naming the file and the field::
+Python one here and the FreeSWITCH dialplan generated from it). The file is validated
+strictly, with pydantic models read like every other user file (:mod:`qa.validation`), so
+every problem is one line naming the file and the field::
 
     carriers/numberplan.yaml: routes[3].reject: 999 is not a SIP final response code
 
@@ -44,15 +45,24 @@ The longest matching prefix wins; a leading ``+`` of the number is ignored.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
-from qa.errors import ConfigError
+from qa.validation import (
+    FieldError,
+    FileModel,
+    at_least,
+    first_duplicate,
+    load_yaml_mapping,
+    number_in,
+    one_of,
+    text,
+    validate_file,
+)
 
 #: codec names the carriers know (case-insensitive on input, stored in this spelling)
 KNOWN_CODECS: tuple[str, ...] = (
@@ -64,12 +74,6 @@ _CODEC_SPELLING = {name.lower(): name for name in KNOWN_CODECS}
 MEDIA_MODES: tuple[str, ...] = ("echo", "silence", "tone", "none")
 DEFAULT_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
 
-_TOP_KEYS = {"version", "carrier", "no_route", "max_call_s", "defaults", "routes"}
-_BEHAVIOUR_KEYS = {
-    "ring_s", "early_media", "media", "hangup_after_s", "rtp_stop_after_s", "codecs",
-    "collect_dtmf", "ring_forever", "reason", "rtp_payload_type",
-}
-_ROUTE_KEYS = _BEHAVIOUR_KEYS | {"prefix", "name", "description", "reject", "carriers", "blackhole"}
 _CARRIER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: route fields that describe an answered call (meaningless on reject/ring-forever/blackhole)
 _ANSWER_ONLY = ("early_media", "hangup_after_s", "rtp_stop_after_s", "media", "rtp_payload_type")
@@ -128,7 +132,7 @@ class NumberPlan:
         A route with ``carriers`` is skipped on any other carrier (and when ``carrier`` is
         None), so the next-longest matching prefix applies. None when nothing matches.
         """
-        digits = number[1:] if number.startswith("+") else number
+        digits = number.removeprefix("+")
         for end in range(len(digits), 0, -1):
             route = self._by_prefix.get(digits[:end])
             if route is not None and route.applies_to(carrier):
@@ -143,198 +147,176 @@ class NumberPlan:
         return route
 
 
-# ---------------------------------------------------------------- validation helpers
+# ---------------------------------------------------------------- the file, as pydantic models
 
-class _Checker:
-    def __init__(self, path: str) -> None:
-        self.path = path
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true/false")  # noqa: TRY004
+    return value
 
-    def fail(self, fld: str, problem: str) -> ConfigError:
-        return ConfigError(self.path, fld, problem)
 
-    def keys(self, where: str, data: dict, allowed: set[str]) -> None:
-        for key in data:
-            if not isinstance(key, str) or key not in allowed:
-                raise self.fail(f"{where}.{key}" if where else str(key),
-                                f"unknown key (allowed: {', '.join(sorted(allowed))})")
+def _failure_code(value: Any) -> int:
+    """A final failure code: a redirection (3xx) would send the caller elsewhere, not fail."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a SIP final response code")  # noqa: TRY004
+    if not 300 <= value <= 699:
+        raise ValueError(f"{value} is not a SIP final response code")
+    if value < 400:
+        raise ValueError(f"{value} is a redirection; a reject needs a code 400-699")
+    return value
 
-    def boolean(self, fld: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(fld, f"{value!r} is not true/false")
-        return value
 
-    def seconds(self, fld: str, value: Any, *, allow_zero: bool, allow_null: bool) -> float | None:
-        if value is None and allow_null:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(fld, f"{value!r} is not a number of seconds")
-        if value < 0 or (value == 0 and not allow_zero):
-            raise self.fail(fld, f"{value!r} must be {'>= 0' if allow_zero else '> 0'} seconds")
-        return float(value)
+def _payload_type(value: Any) -> int:
+    """An RTP payload type, 0-127 (RFC 3550 §5.1: 7 bits)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
+        raise ValueError(f"{value!r} is not an RTP payload type (0-127)")
+    return value
 
-    def text(self, fld: str, value: Any) -> str:
-        if not isinstance(value, str):
-            raise self.fail(fld, f"{value!r} is not a string")
-        return value
 
-    def failure_code(self, fld: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(fld, f"{value!r} is not a SIP final response code")
-        if not 300 <= value <= 699:
-            raise self.fail(fld, f"{value} is not a SIP final response code")
-        if value < 400:
-            raise self.fail(fld, f"{value} is a redirection; a reject needs a code 400-699")
-        return value
+def _version(value: Any) -> int:
+    if isinstance(value, bool) or value != 1:
+        raise ValueError(f"{value!r} is not a supported version (1)")
+    return 1
 
-    def codecs(self, fld: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(fld, "must be a non-empty list of codec names")
-        out: list[str] = []
-        for i, name in enumerate(value):
-            if not isinstance(name, str) or name.lower() not in _CODEC_SPELLING:
-                raise self.fail(f"{fld}[{i}]", f"unknown codec {name!r} (known: {', '.join(KNOWN_CODECS)})")
-            spelled = _CODEC_SPELLING[name.lower()]
-            if spelled in out:
-                raise self.fail(f"{fld}[{i}]", f"codec {spelled} listed twice")
-            out.append(spelled)
-        if all(c in ("telephone-event", "CN") for c in out):
-            raise self.fail(fld, "needs at least one audio codec besides telephone-event/CN")
-        return tuple(out)
 
-    def carrier_names(self, fld: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(fld, "must be a non-empty list of carrier names (the carriers' --name)")
-        for i, name in enumerate(value):
-            if not isinstance(name, str) or not _CARRIER_NAME.match(name):
-                raise self.fail(f"{fld}[{i}]", f"{name!r} is not a carrier name (letters, digits, . _ -)")
-            if value.index(name) != i:
-                raise self.fail(f"{fld}[{i}]", f"carrier {name} listed twice")
-        return tuple(value)
+def _prefix(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} must be a quoted string of digits (YAML turns 0044 into a number)")  # noqa: TRY004
+    if not value.isdigit() or not value.isascii():
+        raise ValueError(f"{value!r} is not a string of digits 0-9")
+    return value
 
-    def behaviour(self, where: str, data: dict) -> dict[str, Any]:
-        """Validate the behaviour fields present in ``data`` (route or defaults)."""
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            fld = f"{where}.{key}"
-            if key in ("early_media", "collect_dtmf", "ring_forever"):
-                out[key] = self.boolean(fld, value)
-            elif key == "ring_s":
-                out[key] = self.seconds(fld, value, allow_zero=True, allow_null=False)
-            elif key in ("hangup_after_s", "rtp_stop_after_s"):
-                out[key] = self.seconds(fld, value, allow_zero=False, allow_null=True)
-            elif key == "media":
-                if value not in MEDIA_MODES:
-                    raise self.fail(fld, f"{value!r} is not one of {', '.join(MEDIA_MODES)}")
-                out[key] = value
-            elif key == "codecs":
-                out[key] = self.codecs(fld, value)
-            elif key == "reason":
-                out[key] = self.text(fld, value)
-            elif key == "rtp_payload_type":
-                out[key] = self.payload_type(fld, value)
-        return out
 
-    def payload_type(self, fld: str, value: Any) -> int | None:
-        """An RTP payload type, 0-127 (RFC 3550 §5.1: 7 bits), or null."""
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
-            raise self.fail(fld, f"{value!r} is not an RTP payload type (0-127)")
-        return value
+def _codec(value: Any) -> str:
+    """A known codec in its usual spelling (``pcma`` is PCMA)."""
+    if not isinstance(value, str) or value.lower() not in _CODEC_SPELLING:
+        raise ValueError(f"unknown codec {value!r} (known: {', '.join(KNOWN_CODECS)})")
+    return _CODEC_SPELLING[value.lower()]
 
+
+def _codec_list(codecs: tuple[str, ...]) -> tuple[str, ...]:
+    if (i := first_duplicate(codecs)) is not None:
+        raise FieldError(f"codec {codecs[i]} listed twice", i)
+    if all(c in ("telephone-event", "CN") for c in codecs):
+        raise ValueError("needs at least one audio codec besides telephone-event/CN")
+    return codecs
+
+
+def _carrier_name(value: Any) -> str:
+    if not isinstance(value, str) or not _CARRIER_NAME.match(value):
+        raise ValueError(f"{value!r} is not a carrier name (letters, digits, . _ -)")
+    return value
+
+
+def _carrier_list(names: tuple[str, ...]) -> tuple[str, ...]:
+    if (i := first_duplicate(names)) is not None:
+        raise FieldError(f"carrier {names[i]} listed twice", i)
+    return names
+
+
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+Text = Annotated[str, BeforeValidator(text)]
+FailureCode = Annotated[int, BeforeValidator(_failure_code)]
+Seconds = Annotated[float, number_in(0)]
+PositiveSeconds = Annotated[float, number_in(0, above=True)]
+Codecs = Annotated[tuple[Annotated[str, BeforeValidator(_codec)], ...], at_least(1),
+                   AfterValidator(_codec_list)]
+CarrierNames = Annotated[tuple[Annotated[str, BeforeValidator(_carrier_name)], ...], at_least(1),
+                         AfterValidator(_carrier_list)]
+
+
+class BehaviourFile(FileModel):
+    """What ``defaults:`` may set, and every route too; the defaults are :class:`Route`'s."""
+
+    ring_s: Seconds = 0.0
+    early_media: Flag = False
+    media: Annotated[str, one_of(MEDIA_MODES)] = "echo"
+    hangup_after_s: PositiveSeconds | None = None
+    rtp_stop_after_s: PositiveSeconds | None = None
+    rtp_payload_type: Annotated[int, BeforeValidator(_payload_type)] | None = None
+    codecs: Codecs = DEFAULT_CODECS
+    collect_dtmf: Flag = True
+
+
+class RouteFile(BehaviourFile):
+    """One entry of ``routes:``; an explicit null is refused except where it means "none"."""
+
+    prefix: Annotated[str, BeforeValidator(_prefix)]
+    name: Text = ""
+    description: Text = ""
+    carriers: CarrierNames = ()
+    reject: Annotated[int | None, BeforeValidator(_failure_code)] = None
+    reason: Annotated[str | None, BeforeValidator(text)] = None
+    ring_forever: Flag = False
+    blackhole: Flag = False
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> RouteFile:
+        """A field of another outcome than the route's is a mistake, named on that field.
+
+        Only what the route itself writes counts: ``defaults:`` apply to every route."""
+        written = {key: getattr(self, key) for key in self.model_fields_set}
+        if self.reject is not None:
+            _refuse(written, ("ring_forever", "blackhole", *_ANSWER_ONLY), "rejects")
+        elif "reason" in written:
+            raise FieldError("only a route with 'reject' has a reason phrase", "reason")
+        if self.ring_forever:
+            for key in ("hangup_after_s", "rtp_stop_after_s", "ring_s"):
+                if written.get(key) not in (None, 0):
+                    raise FieldError("makes no sense on a route that rings forever", key)
+        if self.blackhole:
+            _refuse(written, ("ring_forever", "ring_s", *_ANSWER_ONLY), "blackholes")
+        return self
+
+
+def _refuse(written: dict[str, Any], keys: tuple[str, ...], outcome: str) -> None:
+    """Refuse fields that only make sense for another outcome than ``outcome``."""
+    for key in keys:
+        if written.get(key) not in (None, False, 0):
+            raise FieldError(f"makes no sense on a route that {outcome}", key)
+
+
+def _unique_prefixes(routes: list[RouteFile]) -> list[RouteFile]:
+    seen: dict[str, int] = {}
+    for i, route in enumerate(routes):
+        if route.prefix in seen:
+            raise FieldError(f"{route.prefix} is already the prefix of routes[{seen[route.prefix]}]", i, "prefix")
+        seen[route.prefix] = i
+    return routes
+
+
+class PlanFile(FileModel):
+    """The whole file; see the schema at the top of this module."""
+
+    version: Annotated[int, BeforeValidator(_version)]
+    carrier: Text = ""
+    no_route: FailureCode = 404
+    max_call_s: PositiveSeconds = 3600.0
+    defaults: BehaviourFile | None = None
+    routes: Annotated[list[RouteFile], at_least(1), AfterValidator(_unique_prefixes)]
+
+
+# ---------------------------------------------------------------- loading
 
 def parse_plan(data: Any, path: str = "numberplan.yaml") -> NumberPlan:
     """Validate an already-loaded YAML document; raise ConfigError on the first problem."""
-    ck = _Checker(path)
-    if not isinstance(data, dict):
-        raise ck.fail("", "must be a mapping with 'version' and 'routes'")
-    ck.keys("", data, _TOP_KEYS)
-    if "version" not in data:
-        raise ck.fail("version", "missing (use 'version: 1')")
-    if data["version"] != 1 or isinstance(data["version"], bool):
-        raise ck.fail("version", f"{data['version']!r} is not a supported version (1)")
-    no_route = ck.failure_code("no_route", data.get("no_route", 404))
-    max_call_s = ck.seconds("max_call_s", data.get("max_call_s", 3600), allow_zero=False, allow_null=False)
-    carrier = ck.text("carrier", data.get("carrier", ""))
-
-    defaults_raw = data.get("defaults")
-    defaults_raw = {} if defaults_raw is None else defaults_raw
-    if not isinstance(defaults_raw, dict):
-        raise ck.fail("defaults", "must be a mapping")
-    ck.keys("defaults", defaults_raw, _BEHAVIOUR_KEYS - {"reason", "ring_forever"})
-    defaults = ck.behaviour("defaults", defaults_raw)
-
-    routes_raw = data.get("routes")
-    if not isinstance(routes_raw, list) or not routes_raw:
-        raise ck.fail("routes", "must be a non-empty list of routes")
-    routes: list[Route] = []
-    seen: dict[str, int] = {}
-    for i, raw in enumerate(routes_raw):
-        where = f"routes[{i}]"
-        if not isinstance(raw, dict):
-            raise ck.fail(where, "must be a mapping with at least 'prefix'")
-        ck.keys(where, raw, _ROUTE_KEYS)
-        if "prefix" not in raw:
-            raise ck.fail(f"{where}.prefix", "missing")
-        prefix = raw["prefix"]
-        if not isinstance(prefix, str):
-            raise ck.fail(f"{where}.prefix",
-                          f"{prefix!r} must be a quoted string of digits (YAML turns 0044 into a number)")
-        if not prefix.isdigit() or not prefix.isascii():
-            raise ck.fail(f"{where}.prefix", f"{prefix!r} is not a string of digits 0-9")
-        if prefix in seen:
-            raise ck.fail(f"{where}.prefix", f"{prefix} is already the prefix of routes[{seen[prefix]}]")
-        seen[prefix] = i
-        fields: dict[str, Any] = dict(defaults)
-        fields.update(ck.behaviour(where, raw))
-        fields["prefix"] = prefix
-        fields["name"] = ck.text(f"{where}.name", raw.get("name", ""))
-        fields["description"] = ck.text(f"{where}.description", raw.get("description", ""))
-        if "carriers" in raw:
-            fields["carriers"] = ck.carrier_names(f"{where}.carriers", raw["carriers"])
-        if "reject" in raw:
-            fields["reject"] = ck.failure_code(f"{where}.reject", raw["reject"])
-            _no_answer_fields(ck, where, raw, ("ring_forever", "blackhole") + _ANSWER_ONLY, "rejects")
-        elif "reason" in raw:
-            raise ck.fail(f"{where}.reason", "only a route with 'reject' has a reason phrase")
-        if fields.get("ring_forever"):
-            for key in ("hangup_after_s", "rtp_stop_after_s", "ring_s"):
-                if key in raw and raw[key] not in (None, 0):
-                    raise ck.fail(f"{where}.{key}", "makes no sense on a route that rings forever")
-            fields.pop("ring_s", None)
-        if ck.boolean(f"{where}.blackhole", raw.get("blackhole", False)):
-            _no_answer_fields(ck, where, raw, ("ring_forever", "ring_s") + _ANSWER_ONLY, "blackholes")
-            fields["blackhole"] = True
-            fields.pop("ring_s", None)
-        routes.append(Route(**fields))
-    return NumberPlan(routes=tuple(routes), no_route=no_route, max_call_s=float(max_call_s),
-                      carrier=carrier, path=path)
+    plan = validate_file(PlanFile, data, path)
+    defaults = plan.defaults.model_dump(exclude_unset=True) if plan.defaults else {}
+    return NumberPlan(routes=tuple(_route(defaults, r) for r in plan.routes), no_route=plan.no_route,
+                      max_call_s=plan.max_call_s, carrier=plan.carrier, path=path)
 
 
-def _no_answer_fields(ck: _Checker, where: str, raw: dict, keys: tuple[str, ...], outcome: str) -> None:
-    """Refuse fields that only make sense for another outcome than ``outcome``."""
-    for key in keys:
-        if key in raw and raw[key] not in (None, False, 0):
-            raise ck.fail(f"{where}.{key}", f"makes no sense on a route that {outcome}")
+def _route(defaults: dict[str, Any], route: RouteFile) -> Route:
+    """The route as the carrier plays it: what it writes over what ``defaults:`` write."""
+    fields = defaults | route.model_dump(exclude_unset=True)
+    if route.ring_forever or route.blackhole:
+        fields.pop("ring_s", None)  # no final response ever comes: there is no time to ring before it
+    return Route(**fields)
 
 
 def load_plan(path: Path | str) -> NumberPlan:
     """Read and validate a number plan file; ConfigError names file and field."""
-    shown = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(shown, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(shown, "", f"cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(shown, where, f"not valid YAML: {problem}") from None
-    return parse_plan(data, shown)
+    return parse_plan(load_yaml_mapping(path, "version:, routes:, ..."), str(path))
 
 
-__all__ = ["Route", "NumberPlan", "load_plan", "parse_plan", "KNOWN_CODECS", "MEDIA_MODES"]
+__all__ = ["KNOWN_CODECS", "MEDIA_MODES", "NumberPlan", "Route", "load_plan", "parse_plan"]

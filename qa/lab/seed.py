@@ -1,8 +1,10 @@
 """lab/seed.yaml: the reference platform's accounts, blocked prefixes, allow-list, carriers,
 and the settings of its load shape.
 
-Validated strictly and by hand so every problem is one line naming the file and the field
-(``lab/seed.yaml: accounts[1].balance: not a number``); unknown keys are errors.
+Validated strictly, with pydantic models read like every other user file
+(:mod:`qa.validation`), so every problem is one line naming the file and the field
+(``lab/seed.yaml: accounts[1].balance: not a number``); unknown keys are errors. The models
+are the file; what the lab uses are the frozen dataclasses (:class:`Seed` ...) made from them.
 
 Shapes: the lab starts ``functional`` (the default: one Kamailio worker, the catalogue's
 accounts, priority routing) or ``load`` (``voipqa lab up --shape load``): the seed's
@@ -18,11 +20,24 @@ import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from qa.errors import BadInput, ConfigError
+from qa.validation import (
+    FieldError,
+    FileModel,
+    at_least,
+    first_duplicate,
+    integer_in,
+    load_yaml_mapping,
+    number,
+    number_in,
+    one_of,
+    text,
+    validate_file,
+)
 
 #: the shapes a lab starts in; the first is the default
 SHAPES = ("functional", "load")
@@ -159,310 +174,266 @@ def shaped(seed: Seed, shape: str) -> Seed:
                    load_users=tuple(a.user for a in ls.accounts))
 
 
-class _Checker:
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-
-    def fail(self, fld: str, problem: str) -> ConfigError:
-        return ConfigError(self.path, fld, problem)
-
-    def mapping(self, value: Any, fld: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(fld, "must be a mapping")
-        for key in value:
-            if key not in allowed:
-                name = f"{fld}.{key}" if fld else str(key)
-                raise self.fail(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        for key in sorted(required):
-            if key not in value:
-                name = f"{fld}.{key}" if fld else key
-                raise self.fail(name, "missing")
-        return value
-
-    def listing(self, value: Any, fld: str, *, min_len: int = 0) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(fld, "must be a list")
-        if len(value) < min_len:
-            raise self.fail(fld, f"needs at least {min_len} entr{'y' if min_len == 1 else 'ies'}")
-        return value
-
-    def number(self, value: Any, fld: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(fld, "not a number")
-        if value != value or value in (float("inf"), float("-inf")):
-            raise self.fail(fld, "not a finite number")
-        return float(value)
-
-    def integer(self, value: Any, fld: str, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(fld, "not an integer")
-        if not lo <= value <= hi:
-            raise self.fail(fld, f"must be between {lo} and {hi}")
-        return value
-
-    def positive(self, value: Any, fld: str, lo: float, hi: float) -> float:
-        number = self.number(value, fld)
-        if not lo <= number <= hi:
-            raise self.fail(fld, f"must be between {lo:g} and {hi:g}")
-        return number
-
-    def text(self, value: Any, fld: str, regex: re.Pattern[str] | None = None, what: str = "") -> str:
-        if isinstance(value, bool):
-            raise self.fail(fld, "not a string")
-        if isinstance(value, int):
-            value = str(value)  # YAML reads 1001 as a number; digits are fine either way
-        if not isinstance(value, str):
-            raise self.fail(fld, "not a string")
-        if regex is not None and not regex.match(value):
-            raise self.fail(fld, f"invalid {what or 'value'}: {value!r}")
-        if regex is None and not _SAFE_TEXT_RE.match(value):
-            raise self.fail(fld, "must be at most 128 characters without quotes, backslashes or control characters")
-        return value
-
-
+# -- the file, as pydantic models ---------------------------------------------------------------
 #: names a carrier may not take: they are keys of lab.json ports/processes already
 RESERVED_NAMES = frozenset({"sip", "sip_tls", "sip_tls_expired", "rtpengine_ng", "rtp_min", "rtp_max",
                             "kamailio", "rtpengine", "supervisor"})
-
-_TOP = {"domain", "accounts", "blocked_prefixes", "allow_list", "carriers", "routing",
-        "antiflood", "timers", "workers", "accounting", "load_shape"}
-
-
-def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
-    """Validate already-loaded YAML data; raise ConfigError naming the first bad field."""
-    c = _Checker(path)
-    if data is None:
-        raise c.fail("", "empty file")
-    top = c.mapping(data, "", _TOP, {"domain", "accounts", "carriers"})
-
-    domain = c.text(top["domain"], "domain", _DOMAIN_RE, "domain name")
-
-    accounts: list[Account] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(c.listing(top["accounts"], "accounts", min_len=1)):
-        fld = f"accounts[{i}]"
-        acc = c.mapping(raw, fld, {"user", "password", "balance", "name", "deny", "allow_only"},
-                        {"user", "password", "balance"})
-        user = c.text(acc["user"], f"{fld}.user", _USER_RE, "user name")
-        if user in seen:
-            raise c.fail(f"{fld}.user", f"duplicate user {user!r}")
-        seen.add(user)
-        password = acc["password"]
-        if not isinstance(password, str) or not password:
-            raise c.fail(f"{fld}.password", "must be a non-empty string")
-        password = c.text(password, f"{fld}.password")
-        balance = c.number(acc["balance"], f"{fld}.balance")
-        name = c.text(acc["name"], f"{fld}.name") if acc.get("name") is not None else None
-        deny = _prefix_list(c, acc.get("deny"), f"{fld}.deny")
-        allow_only = _prefix_list(c, acc.get("allow_only"), f"{fld}.allow_only")
-        accounts.append(Account(user, password, balance, name, deny, allow_only))
-
-    prefixes: list[BlockedPrefix] = []
-    seen_p: set[str] = set()
-    for i, raw in enumerate(c.listing(top.get("blocked_prefixes", []) or [], "blocked_prefixes")):
-        fld = f"blocked_prefixes[{i}]"
-        if isinstance(raw, (str, int)) and not isinstance(raw, bool):
-            raw = {"prefix": raw}
-        bp = c.mapping(raw, fld, {"prefix", "reason"}, {"prefix"})
-        prefix = c.text(bp["prefix"], f"{fld}.prefix", _DIGITS_RE, "prefix (digits only)")
-        if prefix in seen_p:
-            raise c.fail(f"{fld}.prefix", f"duplicate prefix {prefix!r}")
-        seen_p.add(prefix)
-        reason = c.text(bp["reason"], f"{fld}.reason") if bp.get("reason") is not None else None
-        prefixes.append(BlockedPrefix(prefix, reason))
-
-    allow: list[str] = []
-    for i, raw in enumerate(c.listing(top.get("allow_list", ["127.0.0.0/8"]), "allow_list", min_len=1)):
-        fld = f"allow_list[{i}]"
-        if not isinstance(raw, str):
-            raise c.fail(fld, "not a CIDR string")
-        try:
-            net = ipaddress.ip_network(raw, strict=False)
-        except ValueError:
-            raise c.fail(fld, f"not a CIDR: {raw!r}") from None
-        allow.append(str(net))
-
-    carriers: list[Carrier] = []
-    seen_c: set[str] = set()
-    for i, raw in enumerate(c.listing(top["carriers"], "carriers", min_len=1)):
-        fld = f"carriers[{i}]"
-        if isinstance(raw, str):
-            raw = {"name": raw}
-        cr = c.mapping(raw, fld, {"name", "priority", "set"}, {"name"})
-        name = c.text(cr["name"], f"{fld}.name", _NAME_RE, "carrier name (a-z, 0-9, -, _)")
-        if name in seen_c or name in RESERVED_NAMES:
-            raise c.fail(f"{fld}.name", f"duplicate or reserved name {name!r}")
-        seen_c.add(name)
-        prio = c.integer(cr.get("priority", 0), f"{fld}.priority", 0, 1000)
-        dset = c.integer(cr.get("set", 1), f"{fld}.set", 1, 2)
-        carriers.append(Carrier(name, prio, dset))
-    if not any(cr.set == 1 for cr in carriers):
-        raise c.fail("carriers", "needs at least one carrier in set 1 (normal traffic)")
-
-    extra: dict[str, Any] = {}
-    if "routing" in top:
-        r = c.mapping(top["routing"], "routing", {"algorithm", "set2_prefixes"}, set())
-        if "algorithm" in r:
-            alg = r["algorithm"]
-            if alg not in ALGORITHMS:
-                raise c.fail("routing.algorithm", f"must be one of {', '.join(ALGORITHMS)}")
-            extra["algorithm"] = alg
-        extra["set2_prefixes"] = _prefix_list(c, r.get("set2_prefixes"), "routing.set2_prefixes")
-        if extra["set2_prefixes"] and not any(cr.set == 2 for cr in carriers):
-            raise c.fail("routing.set2_prefixes", "no carrier is in set 2")
-    if "antiflood" in top:
-        extra.update(_antiflood(c, top["antiflood"], "antiflood"))
-    if "timers" in top:
-        t = c.mapping(top["timers"], "timers",
-                      {"fr_timer_s", "fr_inv_timer_s", "probe_interval_s", "dialog_timeout_s",
-                       "media_timeout_s", "min_se_s"}, set())
-        if "fr_timer_s" in t:
-            extra["fr_timer_s"] = c.positive(t["fr_timer_s"], "timers.fr_timer_s", 0.5, 60)
-        if "fr_inv_timer_s" in t:
-            extra["fr_inv_timer_s"] = c.positive(t["fr_inv_timer_s"], "timers.fr_inv_timer_s", 1, 600)
-        if "probe_interval_s" in t:
-            extra["probe_interval_s"] = c.integer(t["probe_interval_s"], "timers.probe_interval_s", 1, 3600)
-        if "dialog_timeout_s" in t:
-            extra["dialog_timeout_s"] = c.integer(t["dialog_timeout_s"], "timers.dialog_timeout_s", 10, 86400)
-        if "media_timeout_s" in t:
-            extra["media_timeout_s"] = c.integer(t["media_timeout_s"], "timers.media_timeout_s", 2, 3600)
-        if "min_se_s" in t:
-            # RFC 4028 §4: Min-SE is never below 90 s
-            extra["min_se_s"] = c.integer(t["min_se_s"], "timers.min_se_s", 90, 3600)
-    if "workers" in top:
-        extra["workers"] = c.integer(top["workers"], "workers", 1, 64)
-    if "accounting" in top:
-        if top["accounting"] not in ACCOUNTING_MODES:
-            raise c.fail("accounting", f"must be one of {', '.join(ACCOUNTING_MODES)}")
-        extra["accounting"] = top["accounting"]
-    if "load_shape" in top:
-        extra["load_shape"] = _load_shape(c, top["load_shape"], seen)
-
-    return Seed(domain=domain, accounts=tuple(accounts), blocked_prefixes=tuple(prefixes),
-                allow_list=tuple(allow), carriers=tuple(carriers), path=str(path), **extra)
-
-
-_LOAD_PASSWORD_FORBIDDEN = re.compile(r"[\s;,\[\]=]")
-
-
-def _load_shape(c: _Checker, raw: Any, catalogue_users: set[str]) -> LoadShape:
-    """``load_shape:``; every setting optional (absent: the functional value), accounts required."""
-    ls = c.mapping(raw, "load_shape", {"workers", "shm_mb", "pkg_mb", "media_ports", "routing", "antiflood",
-                                       "rtpengine", "accounts"}, {"accounts"})
-    out: dict[str, Any] = {}
-    if "workers" in ls:
-        out["workers"] = c.integer(ls["workers"], "load_shape.workers", 1, 64)
-    if "shm_mb" in ls:
-        out["shm_mb"] = c.integer(ls["shm_mb"], "load_shape.shm_mb", 64, 16384)
-    if "pkg_mb" in ls:
-        out["pkg_mb"] = c.integer(ls["pkg_mb"], "load_shape.pkg_mb", 8, 1024)
-    if "media_ports" in ls:
-        ports = c.integer(ls["media_ports"], "load_shape.media_ports", 40, 9000)
-        if ports % 4:
-            raise c.fail("load_shape.media_ports", "must be a multiple of 4 (RTP+RTCP on both legs of a call)")
-        out["media_ports"] = ports
-    if "routing" in ls:
-        r = c.mapping(ls["routing"], "load_shape.routing", {"algorithm"}, set())
-        if "algorithm" in r:
-            if r["algorithm"] not in ALGORITHMS:
-                raise c.fail("load_shape.routing.algorithm", f"must be one of {', '.join(ALGORITHMS)}")
-            out["algorithm"] = r["algorithm"]
-    if "antiflood" in ls:
-        out.update(_antiflood(c, ls["antiflood"], "load_shape.antiflood"))
-    if "rtpengine" in ls:
-        r = c.mapping(ls["rtpengine"], "load_shape.rtpengine", {"timeout_ms", "retries", "disable_s"}, set())
-        for key, name, lo, hi in (("timeout_ms", "rtpengine_tout_ms", 50, 60_000),
-                                  ("retries", "rtpengine_retries", 0, 10),
-                                  ("disable_s", "rtpengine_disable_s", 0, 3600)):
-            if key in r:
-                out[name] = c.integer(r[key], f"load_shape.rtpengine.{key}", lo, hi)
-    return LoadShape(accounts=_load_accounts(c, ls["accounts"], catalogue_users), **out)
-
 
 #: Kamailio's pike keeps its per-window limit in 16 bits (``struct ip_tree.max_hits`` is an
 #: unsigned short): 200000 silently becomes 3392, which bans a load generator at ~450 calls/s.
 PIKE_MAX_REQUESTS = 65535
 
-
-def _antiflood(c: _Checker, raw: Any, fld: str) -> dict[str, int]:
-    """``antiflood`` (top level or in ``load_shape``) as Seed/LoadShape fields."""
-    a = c.mapping(raw, fld, {"window_s", "max_requests", "ban_s"}, set())
-    out: dict[str, int] = {}
-    for key, name, lo, hi in (("window_s", "pike_window_s", 1, 60),
-                              ("max_requests", "pike_max_requests", 1, PIKE_MAX_REQUESTS),
-                              ("ban_s", "ban_s", 1, 86400)):
-        if key in a:
-            out[name] = c.integer(a[key], f"{fld}.{key}", lo, hi)
-    return out
+_LOAD_PASSWORD_FORBIDDEN = re.compile(r"[\s;,\[\]=]")
 
 
-def _load_accounts(c: _Checker, raw: Any, catalogue_users: set[str]) -> tuple[Account, ...]:
-    """The load accounts: users apart from the catalogue's, positive balances, passwords
-    of >= 12 characters mixing classes and safe inside a SIPp CSV injection field."""
-    accounts: list[Account] = []
-    seen: set[str] = set()
-    for i, item in enumerate(c.listing(raw, "load_shape.accounts", min_len=1)):
-        fld = f"load_shape.accounts[{i}]"
-        acc = c.mapping(item, fld, {"user", "password", "balance", "name"}, {"user", "password", "balance"})
-        user = c.text(acc["user"], f"{fld}.user", _USER_RE, "user name")
-        if user in catalogue_users:
-            raise c.fail(f"{fld}.user", f"{user!r} is a catalogue account (accounts[]): load accounts are apart")
-        if user in seen:
-            raise c.fail(f"{fld}.user", f"duplicate user {user!r}")
-        seen.add(user)
-        password = _load_password(c, acc["password"], f"{fld}.password")
-        balance = c.number(acc["balance"], f"{fld}.balance")
-        if balance <= 0:
-            raise c.fail(f"{fld}.balance", "must be > 0 (a load account must be able to call)")
-        name = c.text(acc["name"], f"{fld}.name") if acc.get("name") is not None else None
-        accounts.append(Account(user, password, balance, name))
-    return tuple(accounts)
+def _yaml_text(value: Any) -> str:
+    """Text; YAML reads 1001 as a number, and digits are fine either way."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else text(value)
 
 
-def _load_password(c: _Checker, value: Any, fld: str) -> str:
+def _matching(regex: re.Pattern[str], what: str) -> BeforeValidator:
+    def check(value: Any) -> str:
+        value = _yaml_text(value)
+        if not regex.match(value):
+            raise ValueError(f"invalid {what}: {value!r}")
+        return value
+    return BeforeValidator(check)
+
+
+def _safe_text(value: Any) -> str:
+    """Text that goes into SQL and Kamailio's config as it is: short, nothing to escape."""
+    value = _yaml_text(value)
+    if not _SAFE_TEXT_RE.match(value):
+        raise ValueError("must be at most 128 characters without quotes, backslashes or control characters")
+    return value
+
+
+def _password(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return _safe_text(value)
+
+
+def _load_password(value: Any) -> str:
+    """>= 12 characters mixing classes, and safe inside a SIPp CSV injection field."""
     if not isinstance(value, str):
-        raise c.fail(fld, "must be a string")
-    password = c.text(value, fld)
+        raise ValueError("must be a string")  # noqa: TRY004
+    password = _safe_text(value)
     if len(password) < 12:
-        raise c.fail(fld, "must be at least 12 characters")
+        raise ValueError("must be at least 12 characters")
     classes = sum(bool(re.search(rx, password)) for rx in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     if classes < 3:
-        raise c.fail(fld, "must mix at least 3 of: lower case, upper case, digits, symbols")
+        raise ValueError("must mix at least 3 of: lower case, upper case, digits, symbols")
     if _LOAD_PASSWORD_FORBIDDEN.search(password):
         # SIPp reads it from a CSV field "[authentication username=U password=P]"
-        raise c.fail(fld, "must not contain spaces, ';', ',', '[', ']' or '='")
+        raise ValueError("must not contain spaces, ';', ',', '[', ']' or '='")
     return password
 
 
-def _prefix_list(c: _Checker, value: Any, fld: str) -> tuple[str, ...]:
-    """An optional list of digit prefixes (YAML may read them as numbers); no duplicates."""
-    if value is None:
-        return ()
-    out: list[str] = []
-    for i, raw in enumerate(c.listing(value, fld)):
-        prefix = c.text(raw, f"{fld}[{i}]", _DIGITS_RE, "prefix (digits only)")
-        if prefix in out:
-            raise c.fail(f"{fld}[{i}]", f"duplicate prefix {prefix!r}")
-        out.append(prefix)
-    return tuple(out)
+def _can_call(balance: float) -> float:
+    if balance <= 0:
+        raise ValueError("must be > 0 (a load account must be able to call)")
+    return balance
+
+
+def _cidr(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a CIDR string")  # noqa: TRY004
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"not a CIDR: {value!r}") from None
+
+
+def _multiple_of_4(ports: int | None) -> int | None:
+    if ports is not None and ports % 4:
+        raise ValueError("must be a multiple of 4 (RTP+RTCP on both legs of a call)")
+    return ports
+
+
+def _none_is_empty(value: Any) -> Any:
+    return () if value is None else value
+
+
+def _unique(key: str, problem: str, *at: str) -> AfterValidator:
+    """No two entries with the same ``key`` (the entry itself when ""); ``problem`` is said,
+    with the value, of the second one (``accounts[1].user: duplicate user '1001'``)."""
+    def check(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        values = [getattr(item, key) if key else item for item in items]
+        if (i := first_duplicate(values)) is not None:
+            raise FieldError(problem.format(values[i]), i, *at)
+        return items
+    return AfterValidator(check)
+
+
+def _given_mapping(value: Any) -> Any:
+    if value is None:  # ``load_shape:`` with nothing under it is a mistake, not "no load shape"
+        raise ValueError("must be a mapping")
+    return value
+
+
+def _named(key: str, kinds: tuple[type, ...]) -> BeforeValidator:
+    """An entry written as its bare name or prefix (``- carrier-a``) is ``{key: it}``."""
+    def check(value: Any) -> Any:
+        return {key: value} if isinstance(value, kinds) and not isinstance(value, bool) else value
+    return BeforeValidator(check)
+
+
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(f"duplicate or reserved name {name!r}")
+    return name
+
+
+User = Annotated[str, _matching(_USER_RE, "user name")]
+Prefix = Annotated[str, _matching(_DIGITS_RE, "prefix (digits only)")]
+SafeText = Annotated[str, BeforeValidator(_safe_text)]
+Prefixes = Annotated[tuple[Prefix, ...], BeforeValidator(_none_is_empty), _unique("", "duplicate prefix {!r}")]
+
+
+class AccountFile(FileModel):
+    user: User
+    password: Annotated[str, BeforeValidator(_password)]
+    balance: Annotated[float, BeforeValidator(number)]
+    name: SafeText | None = None
+    deny: Prefixes = ()
+    allow_only: Prefixes = ()
+
+
+class BlockedPrefixFile(FileModel):
+    prefix: Prefix
+    reason: SafeText | None = None
+
+
+class CarrierFile(FileModel):
+    name: Annotated[str, _matching(_NAME_RE, "carrier name (a-z, 0-9, -, _)"), AfterValidator(_not_reserved)]
+    priority: Annotated[int, integer_in(0, 1000)] = 0
+    set: Annotated[int, integer_in(1, 2)] = 1
+
+
+# Below, None is "not in the file": the Seed's (functional) value applies. An explicit null
+# is refused by the field's check, as any other value that is not of its kind.
+class LoadRoutingFile(FileModel):
+    algorithm: Annotated[str | None, one_of(ALGORITHMS)] = None
+
+
+class RoutingFile(LoadRoutingFile):
+    set2_prefixes: Prefixes = ()
+
+
+class AntifloodFile(FileModel):
+    """``antiflood:`` (top level or in ``load_shape``); named as the Seed fields it sets."""
+
+    pike_window_s: Annotated[int | None, integer_in(1, 60)] = Field(None, alias="window_s")
+    pike_max_requests: Annotated[int | None, integer_in(1, PIKE_MAX_REQUESTS)] = Field(None, alias="max_requests")
+    ban_s: Annotated[int | None, integer_in(1, 86400)] = None
+
+
+class TimersFile(FileModel):
+    fr_timer_s: Annotated[float | None, number_in(0.5, 60)] = None
+    fr_inv_timer_s: Annotated[float | None, number_in(1, 600)] = None
+    probe_interval_s: Annotated[int | None, integer_in(1, 3600)] = None
+    dialog_timeout_s: Annotated[int | None, integer_in(10, 86400)] = None
+    media_timeout_s: Annotated[int | None, integer_in(2, 3600)] = None
+    min_se_s: Annotated[int | None, integer_in(90, 3600)] = None   # RFC 4028 §4: Min-SE is never below 90 s
+
+
+class RtpengineFile(FileModel):
+    """The Kamailio rtpengine module's control timeouts, named as the Seed fields they set."""
+
+    rtpengine_tout_ms: Annotated[int | None, integer_in(50, 60_000)] = Field(None, alias="timeout_ms")
+    rtpengine_retries: Annotated[int | None, integer_in(0, 10)] = Field(None, alias="retries")
+    rtpengine_disable_s: Annotated[int | None, integer_in(0, 3600)] = Field(None, alias="disable_s")
+
+
+class LoadAccountFile(FileModel):
+    """A load account: apart from the catalogue's (checked by :class:`SeedFile`), able to call."""
+
+    user: User
+    password: Annotated[str, BeforeValidator(_load_password)]
+    balance: Annotated[float, BeforeValidator(number), AfterValidator(_can_call)]
+    name: SafeText | None = None
+
+
+class LoadShapeFile(FileModel):
+    """``load_shape:``; every setting optional (absent: the functional value), accounts required."""
+
+    workers: Annotated[int | None, integer_in(1, 64)] = None
+    shm_mb: Annotated[int | None, integer_in(64, 16384)] = None
+    pkg_mb: Annotated[int | None, integer_in(8, 1024)] = None
+    media_ports: Annotated[int | None, integer_in(40, 9000), AfterValidator(_multiple_of_4)] = None
+    routing: LoadRoutingFile = LoadRoutingFile()
+    antiflood: AntifloodFile = AntifloodFile()
+    rtpengine: RtpengineFile = RtpengineFile()
+    accounts: Annotated[tuple[LoadAccountFile, ...], at_least(1), _unique("user", "duplicate user {!r}", "user")]
+
+
+class SeedFile(FileModel):
+    """The whole file; lab/seed.yaml describes every key."""
+
+    domain: Annotated[str, _matching(_DOMAIN_RE, "domain name")]
+    accounts: Annotated[tuple[AccountFile, ...], at_least(1), _unique("user", "duplicate user {!r}", "user")]
+    blocked_prefixes: Annotated[tuple[Annotated[BlockedPrefixFile, _named("prefix", (str, int))], ...],
+                                BeforeValidator(_none_is_empty),
+                                _unique("prefix", "duplicate prefix {!r}", "prefix")] = ()
+    allow_list: Annotated[tuple[Annotated[str, BeforeValidator(_cidr)], ...], at_least(1)] = ("127.0.0.0/8",)
+    carriers: Annotated[tuple[Annotated[CarrierFile, _named("name", (str,))], ...], at_least(1),
+                        _unique("name", "duplicate or reserved name {!r}", "name")]
+    routing: RoutingFile = RoutingFile()
+    antiflood: AntifloodFile = AntifloodFile()
+    timers: TimersFile = TimersFile()
+    workers: Annotated[int | None, integer_in(1, 64)] = None
+    accounting: Annotated[str | None, one_of(ACCOUNTING_MODES)] = None
+    load_shape: Annotated[LoadShapeFile | None, BeforeValidator(_given_mapping)] = None
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> SeedFile:
+        """Rules that tie two sections together, reported on the field a user would change."""
+        if not any(c.set == 1 for c in self.carriers):
+            raise FieldError("needs at least one carrier in set 1 (normal traffic)", "carriers")
+        if self.routing.set2_prefixes and not any(c.set == 2 for c in self.carriers):
+            raise FieldError("no carrier is in set 2", "routing", "set2_prefixes")
+        catalogue = {a.user for a in self.accounts}
+        for i, account in enumerate(self.load_shape.accounts if self.load_shape else ()):
+            if account.user in catalogue:
+                raise FieldError(f"{account.user!r} is a catalogue account (accounts[]): load accounts are apart",
+                                 "load_shape", "accounts", i, "user")
+        return self
+
+
+# -- loading ------------------------------------------------------------------------------------
+def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
+    """Validate already-loaded YAML data; raise ConfigError naming the first bad field."""
+    f = validate_file(SeedFile, data, path)
+    settings = _written(f.routing, f.antiflood, f.timers) | f.model_dump(include={"workers", "accounting"},
+                                                                         exclude_unset=True)
+    return Seed(domain=f.domain, accounts=tuple(_account(a) for a in f.accounts),
+                blocked_prefixes=tuple(BlockedPrefix(b.prefix, b.reason) for b in f.blocked_prefixes),
+                allow_list=f.allow_list, carriers=tuple(Carrier(c.name, c.priority, c.set) for c in f.carriers),
+                load_shape=_load_shape(f.load_shape) if f.load_shape else None, path=str(path), **settings)
+
+
+def _load_shape(ls: LoadShapeFile) -> LoadShape:
+    """What ``load_shape`` changes, by the Seed field names (:meth:`LoadShape.overrides`)."""
+    return LoadShape(accounts=tuple(_account(a) for a in ls.accounts),
+                     **_written(ls.routing, ls.antiflood, ls.rtpengine),
+                     **ls.model_dump(include={"workers", "shm_mb", "pkg_mb", "media_ports"}, exclude_unset=True))
+
+
+def _account(a: AccountFile | LoadAccountFile) -> Account:
+    rules = (a.deny, a.allow_only) if isinstance(a, AccountFile) else ((), ())
+    return Account(a.user, a.password, a.balance, a.name, *rules)
+
+
+def _written(*sections: FileModel) -> dict[str, Any]:
+    """The settings the sections write (by the Seed field names); what they leave out keeps its default."""
+    return {k: v for section in sections for k, v in section.model_dump(exclude_unset=True).items()}
 
 
 def load_seed(path: Path | str) -> Seed:
     """Read and validate a seed file (ConfigError on any problem, including YAML syntax)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(p, "", "no such file") from None
-    except OSError as exc:
-        raise ConfigError(p, "", f"unreadable: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(p, where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return parse_seed(data, _display(p))
+    shown = _display(Path(path))
+    return parse_seed(load_yaml_mapping(shown, "domain:, accounts:, carriers:, ..."), shown)
 
 
 def _display(p: Path) -> str:

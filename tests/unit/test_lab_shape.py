@@ -99,7 +99,7 @@ def test_functional_shape_is_the_seed_unchanged() -> None:
     ({"rtpengine": {"retries": -1}}, "load_shape.rtpengine.retries: must be between 0 and 10"),
     ({"rtpengine": {"tout": 1}}, "load_shape.rtpengine.tout: unknown key"),
     ({"colour": "red"}, "load_shape.colour: unknown key"),
-    ({"accounts": None}, "load_shape.accounts: missing"),
+    ({"accounts": None}, "load_shape.accounts: required"),
     ({"accounts": []}, "load_shape.accounts: needs at least 1 entry"),
     ({"accounts": [{"user": "1001", "password": "Load.1001-aB3", "balance": 1}]},
      "load_shape.accounts[0].user: '1001' is a catalogue account"),
@@ -118,7 +118,7 @@ def test_functional_shape_is_the_seed_unchanged() -> None:
      "load_shape.accounts[0].password: must be a string"),
     ({"accounts": [{"user": "2001", "password": "Load.2001-aB3x", "balance": 0}]},
      "load_shape.accounts[0].balance: must be > 0"),
-    ({"accounts": [{"user": "2001", "password": "Load.2001-aB3x"}]}, "load_shape.accounts[0].balance: missing"),
+    ({"accounts": [{"user": "2001", "password": "Load.2001-aB3x"}]}, "load_shape.accounts[0].balance: required"),
     ({"accounts": [{"user": "2001", "password": "Load.2001-aB3x", "balance": 1, "deny": ["1"]}]},
      "load_shape.accounts[0].deny: unknown key"),
 ])

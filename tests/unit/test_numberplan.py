@@ -97,6 +97,12 @@ def test_defaults_apply_and_routes_override():
     assert p.lookup("2").codecs == ("PCMA",)          # spelling normalised
 
 
+def test_null_means_none_where_the_field_allows_it():
+    p = parse_plan(_plan({"prefix": "1", "hangup_after_s": None}, {"prefix": "2"}, defaults={"hangup_after_s": 3}))
+    assert p.lookup("1").hangup_after_s is None and p.lookup("2").hangup_after_s == 3
+    assert parse_plan(_plan(defaults=None)).lookup("1") == Route(prefix="1")
+
+
 def test_default_route_values():
     r = parse_plan(_plan({"prefix": "1"})).lookup("1")
     assert r == Route(prefix="1")
@@ -115,15 +121,15 @@ def test_default_route_values():
     ({"prefix": "15a"}, "routes[0].prefix", "digits"),
     ({"prefix": "+1"}, "routes[0].prefix", "digits"),
     ({"prefix": ""}, "routes[0].prefix", "digits"),
-    ({"name": "x"}, "routes[0].prefix", "missing"),
+    ({"name": "x"}, "routes[0].prefix", "required"),
     ({"prefix": "1", "ring_s": -1}, "routes[0].ring_s", ">= 0"),
     ({"prefix": "1", "ring_s": "2s"}, "routes[0].ring_s", "not a number"),
     ({"prefix": "1", "hangup_after_s": 0}, "routes[0].hangup_after_s", "> 0"),
     ({"prefix": "1", "rtp_stop_after_s": -3}, "routes[0].rtp_stop_after_s", "> 0"),
     ({"prefix": "1", "media": "music"}, "routes[0].media", "echo, silence"),
     ({"prefix": "1", "early_media": "yes"}, "routes[0].early_media", "true/false"),
-    ({"prefix": "1", "codecs": []}, "routes[0].codecs", "non-empty"),
-    ({"prefix": "1", "codecs": "PCMU"}, "routes[0].codecs", "non-empty list"),
+    ({"prefix": "1", "codecs": []}, "routes[0].codecs", "needs at least 1 entry"),
+    ({"prefix": "1", "codecs": "PCMU"}, "routes[0].codecs", "must be a list"),
     ({"prefix": "1", "codecs": ["PCMU", "AMR-XX"]}, "routes[0].codecs[1]", "unknown codec 'AMR-XX'"),
     ({"prefix": "1", "codecs": ["PCMU", "pcmu"]}, "routes[0].codecs[1]", "twice"),
     ({"prefix": "1", "codecs": ["telephone-event"]}, "routes[0].codecs", "audio codec"),
@@ -133,6 +139,14 @@ def test_default_route_values():
     ({"prefix": "1", "reason": "Busy"}, "routes[0].reason", "reject"),
     ({"prefix": "1", "ring_forever": True, "hangup_after_s": 3}, "routes[0].hangup_after_s", "forever"),
     ({"prefix": "1", "name": 5}, "routes[0].name", "not a string"),
+    # an explicit null is no value: refused where the field has no "none" meaning
+    ({"prefix": "1", "reject": None}, "routes[0].reject", "None is not a SIP final response code"),
+    ({"prefix": "1", "ring_s": None}, "routes[0].ring_s", "not a number"),
+    ({"prefix": "1", "codecs": None}, "routes[0].codecs", "must be a list"),
+    ({"prefix": "1", "ring_s": 10 ** 400}, "routes[0].ring_s", "not a finite number"),   # was a crash
+    ({"prefix": "1", "ring_s": "5"}, "routes[0].ring_s", "not a number"),   # quoted: not taken as 5
+    ({"prefix": "1", "rtp_payload_type": 128}, "routes[0].rtp_payload_type", "not an RTP payload type"),
+    ({"prefix": "1", "reject": 486, "rtp_payload_type": 8}, "routes[0].rtp_payload_type", "rejects"),
 ])
 def test_bad_route_fields_are_named(route, field, words):
     err = _error(_plan(route))
@@ -155,12 +169,15 @@ def test_duplicate_prefix():
 
 @pytest.mark.parametrize("data, field, words", [
     ([], "", "mapping"),
-    ({"routes": [{"prefix": "1"}]}, "version", "missing"),
+    ({"routes": [{"prefix": "1"}]}, "version", "required"),
     ({"version": 2, "routes": [{"prefix": "1"}]}, "version", "not a supported version"),
-    ({"version": 1}, "routes", "non-empty list"),
-    ({"version": 1, "routes": []}, "routes", "non-empty list"),
+    ({"version": True, "routes": [{"prefix": "1"}]}, "version", "True is not a supported version"),
+    ({"version": 1}, "routes", "required"),
+    ({"version": 1, "routes": []}, "routes", "needs at least 1 entry"),
+    ({"version": 1, "routes": {"prefix": "1"}}, "routes", "must be a list"),
     ({"version": 1, "routes": ["1555"]}, "routes[0]", "mapping"),
     ({"version": 1, "routes": [{"prefix": "1"}], "extra": 1}, "extra", "unknown key"),
+    ({"version": 1, "routes": [{"prefix": "1"}], 7: 1}, "7", "unknown key"),   # YAML read the key as a number
     ({"version": 1, "routes": [{"prefix": "1"}], "no_route": 99}, "no_route", "not a SIP final"),
     ({"version": 1, "routes": [{"prefix": "1"}], "max_call_s": 0}, "max_call_s", "> 0"),
     ({"version": 1, "routes": [{"prefix": "1"}], "defaults": {"prefix": "1"}}, "defaults.prefix", "unknown key"),
@@ -174,13 +191,21 @@ def test_bad_top_level(data, field, words):
 
 def test_load_plan_file_errors(tmp_path):
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(ConfigError, match="file not found"):
+    with pytest.raises(ConfigError, match="cannot read: No such file"):
         load_plan(missing)
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nroutes: [\n  - prefix: '1'\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_plan(bad)
-    assert str(info.value).startswith(f"{bad}: line ") and "not valid YAML" in str(info.value)
+    assert str(info.value).startswith(f"{bad}: not valid YAML (line 3): ")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"version: 1\n\xff\xfe")
+    with pytest.raises(ConfigError, match="cannot read: not UTF-8 text"):
+        load_plan(binary)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"must be a mapping \(version:, routes:, ...\); the file is empty"):
+        load_plan(empty)
     octal = tmp_path / "octal.yaml"
     octal.write_text("version: 1\nroutes:\n  - prefix: 0044\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"routes\[0\]\.prefix: .*quoted string"):
@@ -242,8 +267,8 @@ def test_media_tone_is_valid():
 
 
 @pytest.mark.parametrize("route, field, words", [
-    ({"prefix": "1", "carriers": []}, "routes[0].carriers", "non-empty list"),
-    ({"prefix": "1", "carriers": "carrier-c"}, "routes[0].carriers", "non-empty list"),
+    ({"prefix": "1", "carriers": []}, "routes[0].carriers", "needs at least 1 entry"),
+    ({"prefix": "1", "carriers": "carrier-c"}, "routes[0].carriers", "must be a list"),
     ({"prefix": "1", "carriers": ["ok", "bad name"]}, "routes[0].carriers[1]", "not a carrier name"),
     ({"prefix": "1", "carriers": ["a", "a"]}, "routes[0].carriers[1]", "twice"),
     ({"prefix": "1", "blackhole": "yes"}, "routes[0].blackhole", "true/false"),

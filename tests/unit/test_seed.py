@@ -89,6 +89,13 @@ def test_shipped_seed_content() -> None:
     (["accounting"], "sometimes", "lab/seed.yaml: accounting: must be one of queued, direct"),
     (["accounting"], ["queued"], "lab/seed.yaml: accounting: must be one of queued, direct"),
     (["accounting"], True, "lab/seed.yaml: accounting: must be one of queued, direct"),
+    (["blocked_prefixes"], 0, "lab/seed.yaml: blocked_prefixes: must be a list"),   # was taken as none
+    (["routing", "algorithm"], ["priority"], "routing.algorithm: must be one of priority, round-robin"),  # was a crash
+    (["antiflood", "pike_window_s"], 1, "antiflood.pike_window_s: unknown key"),   # the file's name is window_s
+    (["timers", "fr_timer_s"], 10 ** 400, "timers.fr_timer_s: not a finite number"),   # was a crash
+    (["carriers", 0], 5, "carriers[0]: must be a mapping"),   # a bare name is text, not a number
+    (["load_shape"], None, "lab/seed.yaml: load_shape: must be a mapping"),
+    (["workers"], None, "workers: not an integer"),
 ])
 def test_bad_field_is_named(path: list, value, message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -98,9 +105,9 @@ def test_bad_field_is_named(path: list, value, message: str) -> None:
 
 
 @pytest.mark.parametrize("path,message", [
-    (["domain"], "domain: missing"),
-    (["accounts", 0, "balance"], "accounts[0].balance: missing"),
-    (["carriers"], "carriers: missing"),
+    (["domain"], "domain: required"),
+    (["accounts", 0, "balance"], "accounts[0].balance: required"),
+    (["carriers"], "carriers: required"),
 ])
 def test_missing_field_is_named(path: list, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -138,17 +145,29 @@ def test_yaml_numbers_for_users_and_prefixes_are_accepted() -> None:
     assert [p.prefix for p in seed.blocked_prefixes] == ["1900", "53"]
 
 
+def test_null_means_none_where_the_field_allows_it() -> None:
+    data = with_change(["accounts", 0, "name"], None)
+    data["accounts"][0]["deny"] = None
+    data["blocked_prefixes"] = None
+    seed = parse_seed(data)
+    assert (seed.accounts[0].name, seed.accounts[0].deny, seed.blocked_prefixes) == (None, (), ())
+
+
 def test_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match="cannot read: No such file"):
         load_seed(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("domain: [unclosed\n")
-    with pytest.raises(ConfigError, match="invalid YAML"):
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line 2\)"):
         load_seed(bad)
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    with pytest.raises(ConfigError, match="empty file"):
+    with pytest.raises(ConfigError, match="the file is empty"):
         load_seed(empty)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"domain: \xff\n")   # was a UnicodeDecodeError traceback
+    with pytest.raises(ConfigError, match="cannot read: not UTF-8 text"):
+        load_seed(binary)
 
 
 def test_render_config_fills_every_placeholder(tmp_path: Path) -> None:
