@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Hashable
 
@@ -254,15 +255,14 @@ class CarrierServer:
                 rtp.close()
                 self._closed_media[action.call] = rtp.session
         elif isinstance(action, WriteCdr):
-            record = dict(action.record)
+            record = action.record
             session = self._closed_media.pop(action.call, None)
             if session is None and action.call in self._media:
                 session = self._media[action.call].session
             if session is not None:
-                record["rtp_packets_in"] = session.packets_in
-                record["rtp_packets_out"] = session.packets_out
-                record["rtp_payload_types_in"] = sorted(session.payload_types_in)
-                record["rtp_payload_types_out"] = sorted(session.payload_types_out)
+                record = replace(record, rtp_packets_in=session.packets_in, rtp_packets_out=session.packets_out,
+                                 rtp_payload_types_in=tuple(sorted(session.payload_types_in)),
+                                 rtp_payload_types_out=tuple(sorted(session.payload_types_out)))
             self.cdr.write(record)
         return None
 

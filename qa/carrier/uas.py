@@ -22,18 +22,20 @@ Actions out (returned as a list, to be executed in order by the I/O shell)::
                                    (early media) or at the 200
     StopMedia(call)                stop sending RTP (keep receiving/counting)
     CloseMedia(call)               close the RTP port
-    WriteCdr(call, record)         the call ended: write its carrier CDR line; the shell fills in
+    WriteCdr(call, record)         the call ended: write its carrier CDR line (a
+                                   ``qa.carrier.cdr.CarrierCdr``); the shell fills in
                                    rtp_packets_in / _out and rtp_payload_types_in / _out from
                                    its media endpoint
 
-RFC 3261 behaviour implemented here: 100 Trying at once; 180 (or 183 with SDP); 2xx
-retransmitted over UDP from T1 doubling to T2 until the ACK (§13.3.1.4), BYE after 64*T1
-without ACK; INVITE server transaction (§17.2.1: INVITE retransmissions absorbed with the last
-response re-sent, non-2xx final retransmitted over UDP until ACK, Timer H/I); merged
-requests -> 482 (§8.2.2.2); CANCEL (§9.2); BYE both ways (the carrier's BYE built per
-§12.2.1.1 and retransmitted over UDP per §17.1.2 until a final response); non-INVITE server
-transactions keep their response for retransmissions (Timer J); OPTIONS 200; in-dialog
-INFO (DTMF) 200; requests for an unknown dialog 481; other methods outside a dialog 405.
+RFC 3261 behaviour implemented here: 100 Trying at once; 180 (or 183 with SDP); a BYE when a
+2xx is never ACKed; merged requests -> 482 (§8.2.2.2); CANCEL (§9.2); BYE both ways (the
+carrier's BYE built per §12.2.1.1); OPTIONS 200; in-dialog INFO (DTMF) 200; requests for an
+unknown dialog 481; other methods outside a dialog 405. The transactions are ``qa.sip``'s:
+every INVITE and re-INVITE has an :class:`~qa.sip.server.InviteServerTransaction` (retransmitted
+INVITEs absorbed with the last response re-sent; 2xx and 3xx-6xx retransmitted over UDP until
+the ACK, §13.3.1.4, §17.2.1), every answered non-INVITE request a
+:class:`~qa.sip.server.NonInviteServerTransaction` (its response kept for retransmissions until
+Timer J), and the carrier's BYE a :class:`~qa.sip.transaction.ClientTransaction` (§17.1.2).
 
 A ``blackhole`` route answers nothing at all (not even 100 Trying, nor the CANCEL): INVITE
 retransmissions are absorbed; the CDR line (final_code null) is written when the CANCEL
@@ -42,8 +44,9 @@ comes (ended_by "cancel") or 64*T1 after the INVITE, when the caller's Timer B h
 is one of them (``NumberPlan.lookup(number, carrier)``).
 
 Length: the whole carrier's SIP behaviour per number plan route (ring, answer, busy,
-blackhole, early media, hang up, DTMF, re-INVITE) on one call model; the number plan,
-media and CDR models live in their own modules.
+blackhole, early media, hang up, DTMF, re-INVITE) on one call model, with the carrier's
+own helpers for URIs and SDP answers; the transactions live in ``qa.sip``, the number
+plan, media and CDR models in their own modules.
 """
 
 from __future__ import annotations
@@ -54,11 +57,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Hashable
 
+from qa.carrier.cdr import CarrierCdr, DtmfEvent
 from qa.carrier.media import MediaSpec
 from qa.carrier.plan import NumberPlan, Route
 from qa.errors import ParseError
 from qa.sip.info import info_digit
+from qa.sip.server import InviteServerTransaction, NonInviteServerTransaction, invite_key, server_key
 from qa.sip.timers import T1, T2, T4, Addr, CancelTimer, Send, StartTimer
+from qa.sip.transaction import ClientTransaction
 from qa.sdp import SessionDescription, negotiate
 from qa.sip import (Headers, Request, Response, make_response, new_branch, new_tag, parse_message,
                     parse_name_addr, parse_uri)
@@ -103,7 +109,7 @@ class CloseMedia:
 @dataclass(frozen=True)
 class WriteCdr:
     call: str
-    record: dict[str, Any]
+    record: CarrierCdr
 
 
 Action = Send | StartTimer | CancelTimer | OpenMedia | StartMedia | StopMedia | CloseMedia | WriteCdr
@@ -163,10 +169,9 @@ class Call:
     route: Route
     received: float
     local_tag: str
-    tx_key: tuple
+    ist: InviteServerTransaction   # the INVITE's server transaction (§17.2.1)
     state: str = "proceeding"   # proceeding | waiting_media | ringing | accepted | confirmed |
     #                             completed (non-2xx sent, waiting ACK) | bye_sent | ended
-    last_response: bytes | None = None
     final_code: int | None = None
     answered: float | None = None
     ended: float | None = None
@@ -177,25 +182,16 @@ class Call:
     codec: str = ""
     dtmf_pt: int | None = None
     dtmf: list[str] = field(default_factory=list)
-    dtmf_events: list[dict[str, Any]] = field(default_factory=list)
+    dtmf_events: list[DtmfEvent] = field(default_factory=list)
     media_open: bool = False
     pending_bye: bool = False
-    ended_reason: str = ""
-    retx_interval: float = T1
     # dialog state (§12.1.1)
     remote_target: str = ""
     route_set: list[str] = field(default_factory=list)
     local_cseq: int = 0
-    bye_branch: str | None = None
-    bye_bytes: bytes | None = None
-    bye_dest: tuple[Addr, str] | None = None
-    bye_interval: float = T1
+    bye: ClientTransaction | None = None        # our BYE (§15.1.1)
     cdr_written: bool = False
-    # the last re-INVITE we answered (its 2xx is retransmitted until the ACK)
-    re_cseq: int = 0
-    re_response: bytes | None = None
-    re_interval: float = T1
-    re_tx_key: tuple | None = None
+    re_ist: InviteServerTransaction | None = None   # the last re-INVITE answered, until its ACK
 
     @property
     def call_id(self) -> str:
@@ -224,12 +220,12 @@ class Carrier:
         self.t1, self.t2, self.t4 = t1, t2, t4
         self.media_address = media_address or local[0]
         self.calls: dict[str, Call] = {}
-        self._by_tx: dict[tuple, Call] = {}
+        self._by_tx: dict[tuple, Call] = {}          # the INVITE's transaction key -> call
+        self._by_reinvite: dict[tuple, Call] = {}    # the unACKed re-INVITE's -> call
         self._by_dialog: dict[tuple[str, str, str], Call] = {}
         self._by_merge: dict[tuple, Call] = {}
-        self._by_bye_branch: dict[str, Call] = {}
-        self._by_retx: dict[tuple, Call] = {}
-        self._nist: dict[tuple, tuple[bytes, Addr, str]] = {}
+        self._by_bye: dict[str, Call] = {}           # our BYE's branch -> call
+        self._nist: dict[tuple, NonInviteServerTransaction] = {}
         self._counter = itertools.count(1)
         self.stats = {"invites": 0, "retransmissions_absorbed": 0, "parse_errors": 0}
 
@@ -254,11 +250,12 @@ class Carrier:
             return self._reply_plain(msg, peer, transport, 400, f"Bad Request ({exc.reason})"[:80])
 
     def on_timer(self, key: Hashable, now: float) -> list[Action]:
-        kind = key[0]
-        if kind == "nist":
-            self._nist.pop(key[1], None)
-            return []
-        call = self.calls.get(key[1])
+        kind, ref = key[0], key[1]
+        if len(key) == 3:                 # our BYE's client transaction: (letter, branch, method)
+            return self._bye_timer(kind, ref, now)
+        if isinstance(ref, tuple):        # a server transaction's: (letter, transaction key)
+            return self._server_timer(kind, ref, now)
+        call = self.calls.get(ref)
         if call is None:
             return []
         handler = getattr(self, f"_timer_{kind}", None)
@@ -302,16 +299,12 @@ class Carrier:
         if method == "ACK":
             return self._on_ack(req, now)
         if method == "INVITE":
-            call = self._by_tx.get(self._tx_key(req, "INVITE"))
-            if call is not None:           # retransmission: absorb, re-send the last response
+            key = server_key(req)
+            call = self._by_tx.get(key) or self._by_reinvite.get(key)
+            tx = self._invite_tx(call, key)
+            if tx is not None:             # retransmission: absorb, re-send the last response
                 self.stats["retransmissions_absorbed"] += 1
-                if call.last_response is not None:
-                    return [Send(call.last_response, peer, transport)]
-                return []
-            call = self._by_retx.get(self._tx_key(req, "INVITE"))
-            if call is not None and call.re_response is not None:   # re-INVITE retransmission
-                self.stats["retransmissions_absorbed"] += 1
-                return [Send(call.re_response, peer, transport)]
+                return tx.on_retransmission(peer, transport)
             if req.to_tag:
                 call = self._by_dialog.get((req.call_id, req.to_tag, req.from_tag or ""))
                 if call is None:
@@ -319,11 +312,10 @@ class Carrier:
                 return self._on_reinvite(call, req, peer, transport, now)
             return self._on_invite(req, peer, transport, now)
         # non-INVITE: a retransmission of a request we already answered?
-        nkey = self._tx_key(req, method)
-        cached = self._nist.get(nkey)
-        if cached is not None:
+        nist = self._nist.get(server_key(req))
+        if nist is not None:
             self.stats["retransmissions_absorbed"] += 1
-            return [Send(cached[0], peer, transport)]
+            return nist.on_retransmission(peer, transport)
         if method == "CANCEL":
             return self._on_cancel(req, peer, transport, now)
         if req.to_tag:
@@ -346,22 +338,15 @@ class Carrier:
             return self._reply(req, peer, transport, 481, "Call/Transaction Does Not Exist")
         return self._reply(req, peer, transport, 405, "Method Not Allowed", [("Allow", ALLOW)])
 
-    def _tx_key(self, req: Request, method: str) -> tuple:
-        """Server transaction key (§17.2.3); ACK and CANCEL map to the INVITE's."""
-        via = req.top_via
-        branch = via.branch or ""
-        sent_by = (via.host.lower(), via.port)
-        m = "INVITE" if method in ("ACK", "CANCEL") else method
-        if branch.startswith("z9hG4bK"):
-            return ("3261", branch, sent_by, m if method != "CANCEL" else "CANCEL")
-        # RFC 2543 peers: Call-ID, From tag, CSeq number, top Via (§17.2.3 backwards compat)
-        return ("2543", req.call_id, req.from_tag or "", req.cseq[0], sent_by,
-                m if method != "CANCEL" else "CANCEL")
+    @staticmethod
+    def _invite_tx(call: Call | None, key: tuple) -> InviteServerTransaction | None:
+        """The call's INVITE or re-INVITE server transaction of that key."""
+        if call is None:
+            return None
+        return next((tx for tx in (call.ist, call.re_ist) if tx is not None and tx.key == key), None)
 
-    def _invite_key_for(self, req: Request) -> tuple:
-        """The INVITE transaction key a CANCEL/ACK refers to."""
-        key = self._tx_key(req, req.method)
-        return key[:-1] + ("INVITE",)
+    def _ist(self, req: Request, peer: Addr, transport: str) -> InviteServerTransaction:
+        return InviteServerTransaction(req, peer, transport, self.t1, self.t2, self.t4)
 
     # -- INVITE ---------------------------------------------------------------------
     def _on_invite(self, req: Request, peer: Addr, transport: str, now: float) -> list[Action]:
@@ -374,11 +359,10 @@ class Carrier:
         route = self.plan.route_for(number, self.name)
         key = f"c{next(self._counter)}"
         call = Call(key=key, invite=req, peer=peer, transport=transport, route=route,
-                    received=now, local_tag=new_tag(), tx_key=self._tx_key(req, "INVITE"))
-        call.retx_interval = self.t1
+                    received=now, local_tag=new_tag(), ist=self._ist(req, peer, transport))
         call.local_cseq = req.cseq[0]   # our first request uses INVITE CSeq + 1 (§12.2.1.1)
         self.calls[key] = call
-        self._by_tx[call.tx_key] = call
+        self._by_tx[call.ist.key] = call
         self._by_merge[merge_key] = call
         self._by_dialog[call.dialog_id] = call
         contacts = req.headers.get_all("Contact")
@@ -388,17 +372,17 @@ class Carrier:
         if route.blackhole:                      # a dead trunk: not even 100 Trying
             call.state = "blackhole"
             return [StartTimer(("blackhole", key), 64 * self.t1)]
-        out: list[Action] = [self._respond(call, 100, "Trying", tag=False)]
+        out: list[Action] = self._respond(call, 100, "Trying", tag=False)
         if route.reject is not None:
             if route.ring_s > 0:
-                out.append(self._respond(call, 180, "Ringing"))
+                out += self._respond(call, 180, "Ringing")
                 call.state = "ringing"
                 out.append(StartTimer(("reject", key), route.ring_s))
                 return out
             return out + self._final_failure(call, route.reject, route.reason, now, ended_by="carrier")
         if route.ring_forever:
             call.state = "ringing"
-            out.append(self._respond(call, 180, "Ringing"))
+            out += self._respond(call, 180, "Ringing")
             return out
         # answering route: negotiate codecs from the offer (RFC 3264)
         body = req.body or b""
@@ -430,10 +414,10 @@ class Carrier:
         out: list[Action] = []
         call.state = "ringing"
         if call.route.early_media:
-            out.append(self._respond(call, 183, "Session Progress", body=call.answer_sdp))
+            out += self._respond(call, 183, "Session Progress", body=call.answer_sdp)
             out.append(StartMedia(call.key))
         else:
-            out.append(self._respond(call, 180, "Ringing"))
+            out += self._respond(call, 180, "Ringing")
         if call.route.ring_s > 0:
             out.append(StartTimer(("answer", call.key), call.route.ring_s))
             return out
@@ -443,11 +427,8 @@ class Carrier:
         call.state = "accepted"
         call.answered = now
         call.final_code = 200
-        out: list[Action] = [self._respond(call, 200, "OK", body=call.answer_sdp), StartMedia(call.key)]
-        if call.transport == "udp":
-            call.retx_interval = self.t1
-            out.append(StartTimer(("retx2xx", call.key), self.t1))
-        out.append(StartTimer(("noack", call.key), 64 * self.t1))
+        # the 2xx is retransmitted until the ACK, a BYE follows if none comes (§13.3.1.4)
+        out: list[Action] = self._respond(call, 200, "OK", body=call.answer_sdp) + [StartMedia(call.key)]
         # the platform sees the call connected from here: carrier-side timers run from the 200
         if call.route.hangup_after_s:
             out.append(StartTimer(("hangup", call.key), call.route.hangup_after_s))
@@ -477,38 +458,27 @@ class Carrier:
         if body:
             extra.append(("Content-Type", "application/sdp"))
         resp = make_response(req, 200, "OK", to_tag=call.local_tag, headers=extra, body=body)
-        data = bytes(resp)
-        # the 2xx is retransmitted over UDP until its ACK (matched on the CSeq) like the first one
-        call.re_cseq = req.cseq[0]
-        call.re_response = data
-        call.re_interval = self.t1
-        self._by_retx[self._tx_key(req, "INVITE")] = call
-        call.re_tx_key = self._tx_key(req, "INVITE")
-        out: list[Action] = [Send(data, peer, transport)]
-        if transport == "udp":
-            out.append(StartTimer(("retxre", call.key), self.t1))
-        out.append(StartTimer(("noackre", call.key), 64 * self.t1))
-        return out
+        # the 2xx is retransmitted until its ACK (matched on the CSeq) like the first one
+        out = self._clear_reinvite(call)
+        call.re_ist = self._ist(req, peer, transport)
+        self._by_reinvite[call.re_ist.key] = call
+        return out + call.re_ist.respond(resp)
 
     # -- ACK ------------------------------------------------------------------------
     def _on_ack(self, req: Request, now: float) -> list[Action]:
-        call = self._by_tx.get(self._invite_key_for(req))
+        call = self._by_tx.get(invite_key(req))
         if call is None and req.to_tag:
             call = self._by_dialog.get((req.call_id, req.to_tag, req.from_tag or ""))
         if call is None:
             return []
-        if call.state == "completed":            # ACK to our non-2xx final (§17.2.1)
+        if call.state == "completed":            # ACK to our non-2xx final: Timer I (§17.2.1)
             call.state = "ended"
-            out: list[Action] = [CancelTimer(("retxfinal", call.key)), CancelTimer(("timerH", call.key))]
-            # Timer I absorbs ACK retransmissions over UDP; 0 over TCP
-            out.append(StartTimer(("forget", call.key), self.t4 if call.transport == "udp" else 0.0))
-            return out
-        if call.re_response is not None and req.cseq[0] == call.re_cseq:   # ACK to a re-INVITE 2xx
-            self._clear_reinvite(call)
-            return [CancelTimer(("retxre", call.key)), CancelTimer(("noackre", call.key))]
+            return call.ist.on_ack()
+        if call.re_ist is not None and req.cseq[0] == call.re_ist.request.cseq[0]:   # to a re-INVITE 2xx
+            return call.re_ist.on_ack() + self._clear_reinvite(call)
         if call.state == "accepted" and req.cseq[0] == call.invite.cseq[0]:
             call.state = "confirmed"
-            out = [CancelTimer(("retx2xx", call.key)), CancelTimer(("noack", call.key))]
+            out = call.ist.on_ack()
             if call.pending_bye:
                 out += self._send_bye(call, now, ended_by="carrier")
             return out
@@ -516,7 +486,7 @@ class Carrier:
 
     # -- CANCEL ---------------------------------------------------------------------
     def _on_cancel(self, req: Request, peer: Addr, transport: str, now: float) -> list[Action]:
-        call = self._by_tx.get(self._invite_key_for(req))
+        call = self._by_tx.get(invite_key(req))
         if call is None:
             return self._reply(req, peer, transport, 481, "Call/Transaction Does Not Exist")
         if call.route.blackhole:                 # swallowed like everything else; CDR now
@@ -546,14 +516,13 @@ class Carrier:
             branch = resp.top_via.branch
         except (ParseError, AttributeError):
             return []
-        call = self._by_bye_branch.get(branch or "")
-        if call is None or resp.status < 200:
-            if call is not None:               # provisional: retransmit at T2 from now on
-                call.bye_interval = self.t2
+        call = self._by_bye.get(branch or "")
+        if call is None or call.bye is None:
             return []
-        self._by_bye_branch.pop(branch, None)
-        self._forget(call)
-        return [CancelTimer(("byeE", call.key)), CancelTimer(("byeF", call.key))]
+        actions, final = call.bye.on_response(resp)     # a provisional: retransmit at T2 from now on
+        if final and resp.status >= 200:
+            self._forget(call)
+        return actions
 
     # ------------------------------------------------------------ timers
     def _timer_blackhole(self, call: Call, now: float) -> list[Action]:
@@ -574,38 +543,6 @@ class Carrier:
         return self._final_failure(call, call.route.reject or 500, call.route.reason, now,
                                    ended_by="carrier")
 
-    def _timer_retx2xx(self, call: Call, now: float) -> list[Action]:
-        if call.state != "accepted" or call.last_response is None:
-            return []
-        call.retx_interval = min(call.retx_interval * 2, self.t2)
-        return [Send(call.last_response, call.peer, call.transport),
-                StartTimer(("retx2xx", call.key), call.retx_interval)]
-
-    def _timer_noack(self, call: Call, now: float) -> list[Action]:
-        if call.state != "accepted":
-            return []
-        # §13.3.1.4: no ACK within 64*T1 -> confirm and terminate the dialog with BYE
-        out: list[Action] = [CancelTimer(("retx2xx", call.key))]
-        call.state = "confirmed"
-        return out + self._send_bye(call, now, ended_by="timeout")
-
-    def _timer_retxre(self, call: Call, now: float) -> list[Action]:
-        if call.re_response is None or call.state != "confirmed":
-            return []
-        call.re_interval = min(call.re_interval * 2, self.t2)
-        return [Send(call.re_response, call.peer, call.transport),
-                StartTimer(("retxre", call.key), call.re_interval)]
-
-    def _timer_noackre(self, call: Call, now: float) -> list[Action]:
-        self._clear_reinvite(call)           # no ACK for the re-INVITE 2xx: stop retransmitting
-        return [CancelTimer(("retxre", call.key))]
-
-    def _clear_reinvite(self, call: Call) -> None:
-        call.re_response = None
-        if call.re_tx_key is not None and self._by_retx.get(call.re_tx_key) is call:
-            del self._by_retx[call.re_tx_key]
-        call.re_tx_key = None
-
     def _timer_hangup(self, call: Call, now: float) -> list[Action]:
         if call.state == "accepted":            # no ACK yet: BYE as soon as it comes
             call.pending_bye = True
@@ -624,37 +561,47 @@ class Carrier:
             return [StopMedia(call.key)]
         return []
 
-    def _timer_retxfinal(self, call: Call, now: float) -> list[Action]:
-        if call.state != "completed" or call.last_response is None:
+    def _server_timer(self, letter: str, key: tuple, now: float) -> list[Action]:
+        """A timer of a server transaction: Timer J of a non-INVITE one, or one of an INVITE's."""
+        nist = self._nist.get(key)
+        if nist is not None:
+            actions, event = nist.on_timer(letter)
+            if event == "terminated":
+                del self._nist[key]
+            return actions
+        call = self._by_tx.get(key) or self._by_reinvite.get(key)
+        tx = self._invite_tx(call, key)
+        if call is None or tx is None:
             return []
-        call.retx_interval = min(call.retx_interval * 2, self.t2)
-        return [Send(call.last_response, call.peer, call.transport),
-                StartTimer(("retxfinal", call.key), call.retx_interval)]
+        actions, event = tx.on_timer(letter)
+        if tx is call.re_ist:
+            return actions + (self._clear_reinvite(call) if event == "no-ack" else [])
+        if event in ("timeout", "terminated"):  # Timer H (never ACKed) or Timer I: forget the call
+            call.state = "ended"
+            self._forget(call)
+        elif event == "no-ack" and call.state == "accepted":
+            call.state = "confirmed"            # §13.3.1.4: the dialog is confirmed, BYE it
+            actions += self._send_bye(call, now, ended_by="timeout")
+        return actions
 
-    def _timer_timerH(self, call: Call, now: float) -> list[Action]:
-        if call.state != "completed":
+    def _bye_timer(self, letter: str, branch: str, now: float) -> list[Action]:
+        """Timer E/F/K of our BYE (§17.1.2); Timer F (no final response) forgets the call."""
+        call = self._by_bye.get(branch)
+        if call is None or call.bye is None:
             return []
-        call.state = "ended"                    # never ACKed: give up (§17.2.1 Timer H)
-        self._forget(call)
-        return [CancelTimer(("retxfinal", call.key))]
+        actions, timed_out = call.bye.on_timer(letter)
+        if timed_out:
+            self._forget(call)
+        return actions
 
-    def _timer_forget(self, call: Call, now: float) -> list[Action]:
-        self._forget(call)
-        return []
-
-    def _timer_byeE(self, call: Call, now: float) -> list[Action]:
-        if call.bye_branch is None or call.bye_bytes is None or call.bye_dest is None:
+    def _clear_reinvite(self, call: Call) -> list[Action]:
+        """Forget the re-INVITE transaction (its 2xx no longer retransmitted)."""
+        tx, call.re_ist = call.re_ist, None
+        if tx is None:
             return []
-        call.bye_interval = min(call.bye_interval * 2, self.t2)
-        (addr, transport) = call.bye_dest
-        return [Send(call.bye_bytes, addr, transport), StartTimer(("byeE", call.key), call.bye_interval)]
-
-    def _timer_byeF(self, call: Call, now: float) -> list[Action]:
-        if call.bye_branch is not None:         # Timer F: no final response to our BYE
-            self._by_bye_branch.pop(call.bye_branch, None)
-            call.bye_branch = None
-        self._forget(call)
-        return [CancelTimer(("byeE", call.key))]
+        if self._by_reinvite.get(tx.key) is call:
+            del self._by_reinvite[tx.key]
+        return tx.stop()
 
     # ------------------------------------------------------------ building blocks
     def _contact(self, call: Call) -> str:
@@ -664,8 +611,8 @@ class Carrier:
         return f"<sip:{user}@{host}:{port}{tp}>"
 
     def _respond(self, call: Call, status: int, reason: str | None, *, tag: bool = True,
-                 body: bytes = b"") -> Send:
-        """A response to the call's INVITE; remembered as the last one for retransmissions."""
+                 body: bytes = b"") -> list[Action]:
+        """A response to the call's INVITE, through its server transaction (§17.2.1)."""
         extra: list[tuple[str, str]] = []
         if 100 < status < 300:
             extra.append(("Contact", self._contact(call)))   # make_response copies Record-Route
@@ -676,28 +623,20 @@ class Carrier:
             extra.append(("Content-Type", "application/sdp"))
         resp = make_response(call.invite, status, reason, to_tag=call.local_tag if tag else None,
                              headers=extra, body=body)
-        data = bytes(resp)
-        call.last_response = data
-        return Send(data, call.peer, call.transport)
+        return list(call.ist.respond(resp))
 
     def _final_failure(self, call: Call, status: int, reason: str | None, now: float, *,
                        ended_by: str) -> list[Action]:
         """Send a 3xx-6xx to the INVITE, write the CDR, wait for the ACK (§17.2.1)."""
         out: list[Action] = [CancelTimer(("answer", call.key)), CancelTimer(("reject", call.key))]
         call.final_code = status
-        out.append(self._respond(call, status, reason))
+        out += self._respond(call, status, reason)
         out += self._end(call, now, ended_by, forget=False)
         call.state = "completed"
-        if call.transport == "udp":
-            call.retx_interval = self.t1
-            out.append(StartTimer(("retxfinal", call.key), self.t1))
-        out.append(StartTimer(("timerH", call.key), 64 * self.t1))
         return out
 
     def _send_bye(self, call: Call, now: float, *, ended_by: str) -> list[Action]:
         """Our own in-dialog BYE (§12.2.1.1), retransmitted over UDP (§17.1.2)."""
-        out: list[Action] = [CancelTimer(("hangup", call.key)), CancelTimer(("maxcall", call.key)),
-                             CancelTimer(("retx2xx", call.key)), CancelTimer(("noack", call.key))]
         target = call.remote_target or _uri_of(call.invite.headers.get("From"))
         route_set = list(call.route_set)     # UAS: Record-Route in order (§12.1.1)
         ruri = target
@@ -740,27 +679,21 @@ class Carrier:
             ("User-Agent", USER_AGENT),
         ]
         bye = Request("BYE", ruri, Headers(hdrs), b"")
-        data = bytes(bye)
-        call.bye_branch = branch
-        call.bye_bytes = data
-        call.bye_dest = (addr, transport)
-        call.bye_interval = self.t1
-        call.state = "bye_sent"
-        self._by_bye_branch[branch] = call
-        out.append(Send(data, addr, transport))
-        if transport == "udp":
-            out.append(StartTimer(("byeE", call.key), self.t1))
-        out.append(StartTimer(("byeF", call.key), 64 * self.t1))
+        call.bye = ClientTransaction(bye, addr, transport != "udp", self.t1, self.t2,
+                                     transport=transport, t4=self.t4)
+        self._by_bye[branch] = call
+        out: list[Action] = list(call.bye.start())
         out += self._end(call, now, ended_by, forget=False)
         call.state = "bye_sent"
         return out
 
     def _end(self, call: Call, now: float, ended_by: str, *, forget: bool = True) -> list[Action]:
         """The call is over: close media, write the CDR (once)."""
-        out: list[Action] = []
-        for t in ("answer", "reject", "hangup", "maxcall", "rtpstop", "retx2xx", "noack", "retxre", "noackre",
-                  "blackhole"):
-            out.append(CancelTimer((t, call.key)))
+        out: list[Action] = [CancelTimer((t, call.key))
+                             for t in ("answer", "reject", "hangup", "maxcall", "rtpstop", "blackhole")]
+        out += call.ist.stop()                  # a 2xx no longer waits for its ACK
+        if call.re_ist is not None:
+            out += call.re_ist.stop()
         if call.media_open or call.state == "waiting_media":
             out.append(CloseMedia(call.key))
             call.media_open = False
@@ -777,18 +710,19 @@ class Carrier:
 
     def _forget(self, call: Call) -> None:
         self.calls.pop(call.key, None)
-        if self._by_tx.get(call.tx_key) is call:
-            del self._by_tx[call.tx_key]
+        if self._by_tx.get(call.ist.key) is call:
+            del self._by_tx[call.ist.key]
         if self._by_dialog.get(call.dialog_id) is call:
             del self._by_dialog[call.dialog_id]
         mk = (call.call_id, call.remote_tag, call.invite.cseq[0])
         if self._by_merge.get(mk) is call:
             del self._by_merge[mk]
-        if call.bye_branch:
-            self._by_bye_branch.pop(call.bye_branch, None)
+        if call.bye is not None and self._by_bye.get(call.bye.branch) is call:
+            del self._by_bye[call.bye.branch]
         self._clear_reinvite(call)
 
-    def cdr_record(self, call: Call) -> dict[str, Any]:
+    def cdr_record(self, call: Call) -> CarrierCdr:
+        """The call's CDR (``qa.carrier.cdr``); the shell adds the RTP counts."""
         inv = call.invite
         from_uri = _uri_of(inv.headers.get("From"))
         to_uri = _uri_of(inv.headers.get("To"))
@@ -799,47 +733,30 @@ class Carrier:
         duration = 0.0
         if call.answered is not None and call.ended is not None:
             duration = round(max(0.0, call.ended - call.answered), 3)
-        return {
-            "carrier": self.name,
-            "call_id": call.call_id,
-            "from": _user_of(from_uri),
-            "to": _user_of(to_uri),
-            "from_uri": from_uri,
-            "to_uri": to_uri,
-            "ruri": _user_of(str(inv.uri)),
-            "route": call.route.name or call.route.prefix,
-            "from_tag": call.remote_tag,
-            "x_headers": x_headers,
-            "transport": call.transport,
-            "received": round(call.received, 6),
-            "answered": None if call.answered is None else round(call.answered, 6),
-            "ended": None if call.ended is None else round(call.ended, 6),
-            "final_code": call.final_code,
-            "ended_by": call.ended_by,
-            "duration_s": duration,
-            "codec": call.codec if call.answered is not None else "",
-            "rtp_packets_in": 0,
-            "rtp_packets_out": 0,
-            "rtp_payload_types_in": [],
-            "rtp_payload_types_out": [],
-            "dtmf_heard": "".join(call.dtmf),
-            "dtmf_events": list(call.dtmf_events),
-        }
+        return CarrierCdr(
+            carrier=self.name, call_id=call.call_id, from_=_user_of(from_uri), to=_user_of(to_uri),
+            from_uri=from_uri, to_uri=to_uri, ruri=_user_of(str(inv.uri)),
+            route=call.route.name or call.route.prefix, from_tag=call.remote_tag, x_headers=x_headers,
+            transport=call.transport, received=round(call.received, 6),
+            answered=None if call.answered is None else round(call.answered, 6),
+            ended=None if call.ended is None else round(call.ended, 6),
+            final_code=call.final_code, ended_by=call.ended_by, duration_s=duration,
+            codec=call.codec if call.answered is not None else "",
+            dtmf_heard="".join(call.dtmf), dtmf_events=tuple(call.dtmf_events),
+        )
 
-    # -- stateless replies (kept for retransmissions: Timer J) -------------------------
+    # -- replies to requests outside a call's INVITE ------------------------------------
     def _reply(self, req: Request, peer: Addr, transport: str, status: int, reason: str,
                headers: list[tuple[str, str]] | None = None, *, to_tag: str | None = None,
                body: bytes = b"") -> list[Action]:
         tag = to_tag if to_tag is not None else (None if req.to_tag else new_tag())
         extra = list(headers or []) + [("Server", USER_AGENT)]
         resp = make_response(req, status, reason, to_tag=tag, headers=extra, body=body)
-        data = bytes(resp)
-        out: list[Action] = [Send(data, peer, transport)]
-        if req.method != "INVITE":
-            nkey = self._tx_key(req, req.method)
-            self._nist[nkey] = (data, peer, transport)
-            out.append(StartTimer(("nist", nkey), 64 * self.t1 if transport == "udp" else 0.0))
-        return out
+        if req.method == "INVITE":              # 481/482/488/491 to an INVITE: sent once, no transaction
+            return [Send(bytes(resp), peer, transport)]
+        tx = NonInviteServerTransaction(req, peer, transport, self.t1)   # kept until Timer J (§17.2.2)
+        self._nist[tx.key] = tx
+        return list(tx.respond(resp))
 
     def _reply_plain(self, req: Request, peer: Addr, transport: str, status: int,
                      reason: str) -> list[Action]:
@@ -858,7 +775,7 @@ def _heard(call: Call, digit: str, via: str, now: float) -> None:
     """A digit heard on the call (RFC 4733, in-band or INFO): kept in order when collecting."""
     if call.route.collect_dtmf:
         call.dtmf.append(digit)
-        call.dtmf_events.append({"digit": digit, "via": via, "at": round(now, 3)})
+        call.dtmf_events.append(DtmfEvent(digit, via, round(now, 3)))
 
 
 def _media_spec(route: Route, answer: Any, remote: Addr | None) -> MediaSpec:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Hashable
 
-__all__ = ["Addr", "CancelTimer", "Send", "StartTimer", "T1", "T2", "T4"]
+__all__ = ["Action", "Addr", "CancelTimer", "Send", "StartTimer", "T1", "T2", "T4"]
 
 Addr = tuple[str, int]
 
@@ -45,3 +45,7 @@ class CancelTimer:
     """Forget the pending timer ``key``."""
 
     key: Hashable
+
+
+#: What a transaction hands its shell (the carrier's and the customer's own actions add to it).
+Action = Send | StartTimer | CancelTimer

@@ -1,9 +1,10 @@
 """Client transactions (RFC 3261 §17.1), sans-I/O: the retransmission engine of any UAC
-(the Python customer's today; the carrier's own requests, its BYE, are next).
+(the Python customer's requests and the carrier's own BYE). Server transactions are
+:mod:`qa.sip.server`.
 
 A :class:`ClientTransaction` owns one request. ``start()`` sends it and arms its timers;
 ``on_response`` and ``on_timer`` return actions for the I/O shell plus what the
-transaction user (TU, :mod:`qa.customer.uac`) must learn. Timer keys are
+transaction user (TU: :mod:`qa.customer.uac`, :mod:`qa.carrier.uas`) must learn. Timer keys are
 ``(timer letter, branch, method)``.
 
 INVITE (§17.1.1): Timer A retransmits over UDP from T1, doubling (§17.1.1.2); Timer B
@@ -20,14 +21,12 @@ from dataclasses import dataclass, field
 
 from qa.sip.headers import Headers
 from qa.sip.message import Request, Response
-from qa.sip.timers import T1, T2, T4, Addr, CancelTimer, Send, StartTimer
+from qa.sip.timers import T1, T2, T4, Action, Addr, CancelTimer, Send, StartTimer
 
 __all__ = ["Addr", "Action", "CancelTimer", "ClientTransaction", "Send", "StartTimer",
            "T1", "T2", "T4", "failure_ack"]
 
 TIMER_D_UDP = 32.0
-
-Action = Send | StartTimer | CancelTimer
 
 
 def failure_ack(request: Request, response: Response) -> Request:
@@ -61,6 +60,8 @@ class ClientTransaction:
     retransmissions: int = 0
     ack: bytes | None = None
     _data: bytes = field(default=b"", repr=False)
+    transport: str | None = None    # named in every Send (the carrier's "udp"/"tcp"); None: the shell's one
+    t4: float = T4
 
     @property
     def branch(self) -> str:
@@ -83,7 +84,7 @@ class ClientTransaction:
         self._data = bytes(self.request)
         self.state = "calling" if self.invite else "trying"
         self.interval = self.t1
-        out: list[Action] = [Send(self._data, self.dest)]
+        out: list[Action] = [Send(self._data, self.dest, self.transport)]
         if not self.reliable:
             out.append(StartTimer(self._key("A" if self.invite else "E"), self.t1))
         out.append(StartTimer(self._key("B" if self.invite else "F"), 64 * self.t1))
@@ -112,16 +113,16 @@ class ClientTransaction:
         return stop + self._complete(resp), True
 
     def _complete(self, resp: Response) -> list[Action]:
-        linger = (TIMER_D_UDP if self.invite else T4) if not self.reliable else 0.0
+        linger = (TIMER_D_UDP if self.invite else self.t4) if not self.reliable else 0.0
         timer = StartTimer(self._key("D" if self.invite else "K"), linger)
         if not self.invite:
             return [timer]
         self.ack = bytes(failure_ack(self.request, resp))
-        return [Send(self.ack, self.dest), timer]
+        return [Send(self.ack, self.dest, self.transport), timer]
 
     def _retransmitted_final(self, resp: Response) -> tuple[list[Action], bool]:
         if self.invite and resp.status >= 300 and self.ack is not None and self.state == "completed":
-            return [Send(self.ack, self.dest)], False          # §17.1.1.2: ACK every copy
+            return [Send(self.ack, self.dest, self.transport)], False          # §17.1.1.2: ACK every copy
         if self.invite and 200 <= resp.status < 300:
             return [], True                                      # 2xx copies go to the TU
         return [], False
@@ -147,4 +148,4 @@ class ClientTransaction:
         else:
             return []
         self.retransmissions += 1
-        return [Send(self._data, self.dest), StartTimer(self._key(timer), self.interval)]
+        return [Send(self._data, self.dest, self.transport), StartTimer(self._key(timer), self.interval)]

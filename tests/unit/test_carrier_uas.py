@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.carrier.cdr import CarrierCdr, DtmfEvent
 from qa.carrier.media import HeardDigit, MediaSession, MediaSpec
 from qa.carrier.plan import load_plan, parse_plan
 from qa.carrier.uas import (Carrier, CancelTimer, CloseMedia, OpenMedia, Send, StartMedia, StartTimer,
@@ -104,7 +105,7 @@ class Harness:
         self.now = T0
         self.timers: dict = {}
         self.sent: list[tuple[float, Request | Response, tuple, str]] = []
-        self.cdrs: list[dict] = []
+        self.cdrs: list[CarrierCdr] = []
         self.media: dict[str, MediaSession] = {}
         self.closed: list[str] = []
         self.stopped: list[str] = []
@@ -220,7 +221,7 @@ def test_2xx_retransmitted_t1_doubling_to_t2_then_bye_after_64_t1():
     assert h.send_times(200) == [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
     byes = h.requests("BYE")
     assert len(byes) >= 1 and round(byes[0][0] - T0, 3) == 32.0
-    assert h.cdrs[0]["ended_by"] == "timeout" and h.cdrs[0]["final_code"] == 200
+    assert h.cdrs[0].ended_by == "timeout" and h.cdrs[0].final_code == 200
 
 
 def test_2xx_not_retransmitted_over_tcp_but_no_ack_still_ends_the_call():
@@ -232,7 +233,7 @@ def test_2xx_not_retransmitted_over_tcp_but_no_ack_still_ends_the_call():
     assert h.send_times(200) == [0.0]
     byes = h.requests("BYE")
     assert len(byes) == 1 and byes[0][3] == "tcp"         # no retransmission over TCP
-    assert h.cdrs[0]["ended_by"] == "timeout" and h.cdrs[0]["transport"] == "tcp"
+    assert h.cdrs[0].ended_by == "timeout" and h.cdrs[0].transport == "tcp"
 
 
 def test_invite_retransmission_is_absorbed_and_last_response_resent():
@@ -287,7 +288,7 @@ def test_pcma_only_route_answers_pcma():
     assert answer.audio.codec_names() == ["PCMA", "telephone-event"]
     h.deliver(ack(out[-1].to_tag, branch="z9hG4bK-a", number="15550050"))
     h.deliver(in_dialog("BYE", out[-1].to_tag, branch="z9hG4bK-bye", number="15550050"))
-    assert h.cdrs[0]["codec"] == "PCMA"
+    assert h.cdrs[0].codec == "PCMA"
 
 
 def test_no_common_codec_gets_488_without_media():
@@ -295,7 +296,7 @@ def test_no_common_codec_gets_488_without_media():
     out = h.deliver(invite("15550050", sdp=SDP_PCMU_ONLY))
     assert statuses(out) == [100, 488]
     assert not h.media
-    assert h.cdrs[0]["final_code"] == 488 and h.cdrs[0]["codec"] == ""
+    assert h.cdrs[0].final_code == 488 and h.cdrs[0].codec == ""
 
 
 def test_invite_without_sdp_gets_488():
@@ -310,8 +311,8 @@ def test_reject_486_retransmitted_until_ack():
     out = h.deliver(invite("1555003486"))
     assert statuses(out) == [100, 486]
     assert out[1].reason == "Busy Here" and out[1].to_tag
-    assert h.cdrs[0]["final_code"] == 486 and h.cdrs[0]["ended_by"] == "carrier"
-    assert h.cdrs[0]["answered"] is None and h.cdrs[0]["duration_s"] == 0
+    assert h.cdrs[0].final_code == 486 and h.cdrs[0].ended_by == "carrier"
+    assert h.cdrs[0].answered is None and h.cdrs[0].duration_s == 0
     h.advance(1.6)
     assert h.send_times(486) == [0.0, 0.5, 1.5]
     # ACK to a non-2xx carries the INVITE's branch (§17.1.1.3)
@@ -339,7 +340,7 @@ def test_unmatched_number_gets_404():
     h = Harness()
     out = h.deliver(invite("4930123456"))
     assert statuses(out) == [100, 404]
-    assert h.cdrs[0]["route"] == "no-route"
+    assert h.cdrs[0].route == "no-route"
 
 
 # ------------------------------------------------------------------------ CANCEL
@@ -354,8 +355,8 @@ def test_cancel_ringing_call_200_and_487():
     assert res[0].cseq == (1, "CANCEL") and res[0].to_tag == tag
     assert res[1].cseq == (1, "INVITE") and res[1].to_tag == tag
     cdr = h.cdrs[0]
-    assert cdr["final_code"] == 487 and cdr["ended_by"] == "cancel" and cdr["answered"] is None
-    assert cdr["ended"] - cdr["received"] == pytest.approx(5)
+    assert cdr.final_code == 487 and cdr.ended_by == "cancel" and cdr.answered is None
+    assert cdr.ended - cdr.received == pytest.approx(5)
     h.advance(0.6)
     assert h.send_times(487) == [5.0, 5.5]
     h.deliver(ack(tag, branch="z9hG4bK-inv-1", number="15550020"))
@@ -395,8 +396,8 @@ def test_caller_bye_ends_call_and_writes_cdr():
     out = h.deliver(in_dialog("BYE", tag, branch="z9hG4bK-bye-1"))
     assert statuses(out) == [200] and out[0].cseq == (2, "BYE")
     cdr = h.cdrs[0]
-    assert cdr["ended_by"] == "caller" and cdr["final_code"] == 200
-    assert cdr["duration_s"] == 7.25 and cdr["answered"] == T0 and cdr["codec"] == "PCMU"
+    assert cdr.ended_by == "caller" and cdr.final_code == 200
+    assert cdr.duration_s == 7.25 and cdr.answered == T0 and cdr.codec == "PCMU"
     assert h.closed == ["c1"]
     # a retransmitted BYE gets the same 200 (Timer J), not a 481
     again = h.deliver(in_dialog("BYE", tag, branch="z9hG4bK-bye-1"))
@@ -424,7 +425,7 @@ def test_carrier_hangs_up_after_3s_with_in_dialog_bye():
     assert bye.to_tag == "caller-tag" and parse_name_addr(bye.headers.get("To")).uri == "sip:4930111@example.com"
     assert bye.call_id == "call-1@test" and bye.cseq == (2, "BYE")
     assert bye.top_via.branch.startswith("z9hG4bK") and bye.top_via.port == 5070
-    assert h.cdrs[0]["ended_by"] == "carrier" and h.cdrs[0]["duration_s"] == 3.0
+    assert h.cdrs[0].ended_by == "carrier" and h.cdrs[0].duration_s == 3.0
     # §17.1.2: retransmitted T1, 2*T1, ... until a final response
     h.advance(1.6)
     assert [round(t - T0, 3) for t, *_ in h.requests("BYE")] == [3.0, 3.5, 4.5]
@@ -504,7 +505,7 @@ def test_in_dialog_info_dtmf_and_rtp_digits_go_to_cdr():
     assert statuses(h.deliver(info)) == [200]
     h.run(h.carrier.on_dtmf("c1", "#", h.now))
     h.deliver(in_dialog("BYE", tag, branch="z9hG4bK-bye", cseq=3))
-    assert h.cdrs[0]["dtmf_heard"] == "15#"
+    assert h.cdrs[0].dtmf_heard == "15#"
 
 
 def test_in_dialog_unsupported_method_405_and_reinvite_200():
@@ -547,16 +548,23 @@ def test_cdr_record_fields():
     h.advance(2)
     h.deliver(in_dialog("BYE", tag, branch="z9hG4bK-bye"))
     cdr, = h.cdrs
-    assert cdr == {
-        "carrier": "carrier-t", "call_id": "call-1@test",
-        "from": "4930111", "to": "1555000100",
-        "from_uri": "sip:4930111@example.com", "to_uri": "sip:1555000100@example.com",
-        "ruri": "1555000100", "route": "answer-echo", "from_tag": "caller-tag",
-        "x_headers": {"X-Case": "answer-echo", "X-Run-Id": "r42"}, "transport": "udp",
-        "received": T0, "answered": T0, "ended": T0 + 2, "final_code": 200, "ended_by": "caller",
-        "duration_s": 2.0, "codec": "PCMU", "rtp_packets_in": 0, "rtp_packets_out": 0,
-        "rtp_payload_types_in": [], "rtp_payload_types_out": [], "dtmf_heard": "", "dtmf_events": [],
-    }
+    assert cdr == CarrierCdr(
+        carrier="carrier-t", call_id="call-1@test", from_="4930111", to="1555000100",
+        from_uri="sip:4930111@example.com", to_uri="sip:1555000100@example.com",
+        ruri="1555000100", route="answer-echo", from_tag="caller-tag",
+        x_headers={"X-Case": "answer-echo", "X-Run-Id": "r42"}, transport="udp",
+        received=T0, answered=T0, ended=T0 + 2, final_code=200, ended_by="caller", duration_s=2.0, codec="PCMU",
+    )
+    # the line on disk: these names, these JSON types, in this order
+    assert cdr.to_json() == (
+        '{"carrier":"carrier-t","call_id":"call-1@test","from":"4930111","to":"1555000100",'
+        '"from_uri":"sip:4930111@example.com","to_uri":"sip:1555000100@example.com","ruri":"1555000100",'
+        '"route":"answer-echo","from_tag":"caller-tag","x_headers":{"X-Case":"answer-echo","X-Run-Id":"r42"},'
+        '"transport":"udp","received":1700000000.0,"answered":1700000000.0,"ended":1700000002.0,'
+        '"final_code":200,"ended_by":"caller","duration_s":2.0,"codec":"PCMU","rtp_packets_in":0,'
+        '"rtp_packets_out":0,"rtp_payload_types_in":[],"rtp_payload_types_out":[],"dtmf_heard":"",'
+        '"dtmf_events":[]}')
+    assert CarrierCdr.from_json(cdr.to_json()) == cdr
 
 
 def test_rtp_stop_and_silence_routes():
@@ -578,7 +586,7 @@ def test_shutdown_ends_live_calls():
     h.deliver(invite("15550020", branch="z9hG4bK-2", call_id="call-2@test"))
     h.run(h.carrier.shutdown(h.now))
     assert len(h.requests("BYE")) == 1 and statuses(h.responses(480)) == [480]
-    assert sorted(c["ended_by"] for c in h.cdrs) == ["carrier", "carrier"]
+    assert sorted(c.ended_by for c in h.cdrs) == ["carrier", "carrier"]
     assert tag
 
 
@@ -626,8 +634,8 @@ def test_blackhole_sends_nothing_absorbs_retransmissions_and_times_out():
     h.advance(28)                                              # 64*T1 after the INVITE
     assert h.sent == []
     cdr, = h.cdrs
-    assert (cdr["final_code"], cdr["ended_by"], cdr["answered"]) == (None, "timeout", None)
-    assert cdr["route"] == "failover-blackhole-on-c" and cdr["ended"] - cdr["received"] == pytest.approx(32)
+    assert (cdr.final_code, cdr.ended_by, cdr.answered) == (None, "timeout", None)
+    assert cdr.route == "failover-blackhole-on-c" and cdr.ended - cdr.received == pytest.approx(32)
     assert not h.carrier.calls
 
 
@@ -636,7 +644,7 @@ def test_blackhole_cancel_is_swallowed_and_ends_the_cdr():
     h.deliver(invite("16660020"))
     h.advance(2)
     assert h.deliver(cancel(number="16660020")) == []
-    assert [(c["final_code"], c["ended_by"]) for c in h.cdrs] == [(None, "cancel")]
+    assert [(c.final_code, c.ended_by) for c in h.cdrs] == [(None, "cancel")]
     assert h.deliver(cancel(number="16660020")) == [] and h.deliver(invite("16660020")) == []
     h.advance(40)
     assert len(h.cdrs) == 1 and h.sent == [] and not h.carrier.calls
@@ -646,7 +654,7 @@ def test_blackhole_call_ended_by_shutdown_sends_nothing():
     h = Harness(name="carrier-c")
     h.deliver(invite("16660020"))
     h.run(h.carrier.shutdown(h.now))
-    assert h.sent == [] and h.cdrs[0]["final_code"] is None
+    assert h.sent == [] and h.cdrs[0].final_code is None
 
 
 @pytest.mark.parametrize("name, number, want", [
@@ -680,7 +688,7 @@ def test_codec_routes_answer_their_codec(number, codecs):
 def test_g729_only_route_gets_488_for_usual_offers():
     h = Harness()
     assert statuses(h.deliver(invite("15550054", sdp=SDP_ALL))) == [100, 488]
-    assert h.cdrs[0]["final_code"] == 488 and not h.media
+    assert h.cdrs[0].final_code == 488 and not h.media
 
 
 def test_media_timeout_route_sends_silence_and_stops_after_3s():
@@ -722,9 +730,11 @@ def test_info_dtmf_bodies_and_order_with_media_digits():
         assert statuses(out) == [200]
     h.deliver(in_dialog("BYE", tag, branch="z9hG4bK-bye", cseq=20))
     cdr = h.cdrs[0]
-    assert cdr["dtmf_heard"] == "1*#05#"
-    assert [e["via"] for e in cdr["dtmf_events"]] == ["info"] * 3 + ["inband"] + ["info"] * 2
-    assert all(e["at"] == T0 for e in cdr["dtmf_events"])
+    assert cdr.dtmf_heard == "1*#05#"
+    assert [e.via for e in cdr.dtmf_events] == ["info"] * 3 + ["inband"] + ["info"] * 2
+    assert all(e.at == T0 for e in cdr.dtmf_events)
+    assert cdr.dtmf_events[0] == DtmfEvent("1", "info", T0)
+    assert cdr.to_dict()["dtmf_events"][3] == {"digit": "0", "via": "inband", "at": T0}
 
 
 def test_digits_not_collected_when_route_says_no():
@@ -735,7 +745,7 @@ def test_digits_not_collected_when_route_says_no():
     h.run(h.carrier.on_dtmf("c1", "5", h.now))
     h.deliver(in_dialog("INFO", out[-1].to_tag, branch="z9hG4bK-i", number="1", body="5", ctype="application/dtmf"))
     h.deliver(in_dialog("BYE", out[-1].to_tag, branch="z9hG4bK-b", number="1", cseq=3))
-    assert h.cdrs[0]["dtmf_heard"] == "" and h.cdrs[0]["dtmf_events"] == []
+    assert h.cdrs[0].dtmf_heard == "" and h.cdrs[0].dtmf_events == ()
 
 
 # ------------------------------------------------------------------------ media generation / in-band DTMF
