@@ -1,36 +1,54 @@
-"""Benchmark: ``voipqa pcap check`` against tshark and pyshark on a SIP-heavy capture.
+"""Benchmark: ``voipqa pcap check`` against tshark (and pyshark) on SIP-heavy captures.
 
-    .venv/bin/python benchmarks/pcap_check.py [--packets 200000] [--capture FILE]
-                                              [--rate 300] [--pyshark-seconds 900]
+    .venv/bin/python benchmarks/pcap_check.py [--capture FILE ...] [--record lab|sipp ...]
+        [--runs 3] [--tshark-sdp-runs 1] [--packets 205000] [--rate 300] [--keep DIR] [--pyshark-seconds 0]
 
-Without ``--capture`` it records one from the real lab under load: a lab in a temporary
-directory (``qa.lab.up``), tcpdump on ``lo`` filtered to the lab's SIP and carrier ports,
-SIPp (``sipp/uac_call.xml``, account 1001, number 1555000100, no talk time) at ``--rate``
-calls/s until the capture holds at least ``--packets`` packets; then the lab goes down.
+Captures: any file given with ``--capture`` (repeatable), and/or recorded here
+(``--record``, repeatable; both kinds when neither option is given):
 
-It then times, in the same run: voipqa in-process (``qa.analysis.engine.analyze``) and
-as the CLI (``voipqa pcap check FILE --json``), ``tshark -r FILE -Y sip -T fields -e
-sip.Call-ID -e sip.Status-Code``, and pyshark iterating the file for at most
-``--pyshark-seconds``. pyshark slows down as it goes (its tshark keeps SDP and
-conversation state: measured here 1,251 packets/s over the first 5k packets, 438 over
-the first 60k), so the rate where it stops is an upper bound of its whole-file rate and
-the ratio printed is a lower bound; the output says how far it got.
-It prints packets/s of each, the ratios, and the peak RSS of each voipqa run.
+* ``lab``: the real lab under load: a lab in a temporary directory (``qa.lab.up``), tcpdump
+  on ``lo`` filtered to its SIP and carrier ports, SIPp (``sipp/uac_call.xml``, account 1001
+  with digest auth, number 1555000100, no talk time) at ``--rate`` calls/s until the
+  capture holds ``--packets`` packets;
+* ``sipp``: SIPp's built-in uac against its built-in uas on loopback (INVITE with SDP,
+  180, 200 with SDP, ACK, BYE, 200: six messages a call, no RTP), ``--packets`` / 6 calls
+  at 800 calls/s.
+
+Then, ``--runs`` rounds, the tools taking turns within a round (a drift of the shared
+machine's speed hits them alike): ``voipqa pcap check FILE --json`` (a second process
+reads and strict-checks: ``qa.analysis.parallel``), the same with ``--one-process``,
+``tshark -r FILE -Y sip -T fields -e sip.Call-ID -e sip.Status-Code``, the same tshark
+with ``--disable-protocol sdp`` (tshark's SDP dissector, and the RTP conversations it
+sets up, are most of its time), and that one over the first 20,000 packets only
+(``-c``): tshark's time grows faster than the capture (its per-packet cost rises with
+the state it keeps), so its rate on a short prefix is its best, and the voipqa ratio
+against it the least favourable one. Every row prints the medians of wall seconds,
+packets/s, CPU seconds (the process and its children) and peak RSS; the ratios are the
+medians of the per-round ratios. tshark with SDP on runs in the first ``--tshark-sdp-runs``
+rounds only (it takes minutes a run). Each command is timed by a small process of its own
+(a child inherits its parent's peak RSS). ``--pyshark-seconds N`` adds pyshark iterating the file
+for at most N s (its rate only falls as it goes: an upper bound).
+
+Targets (issue 9): voipqa pcap check >= 5x ``tshark -Y sip -T fields`` and >= 1.5x the same
+with ``--disable-protocol sdp``, on a >= 200,000-packet capture of each kind, peak
+memory < 200 MB. The exit status is 0 when every capture meets them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,23 +57,37 @@ sys.path.insert(0, str(ROOT))
 from qa.capture import CaptureReader  # noqa: E402
 from qa.tools import require_tool  # noqa: E402
 
+#: tshark's best case: its rate over this many packets from the start.
+PREFIX = 20_000
+
 
 @dataclass
 class Timing:
+    """The runs of one tool on one capture."""
+
     name: str
     packets: int
-    seconds: float
-    cpu_seconds: float
-    peak_rss_mb: float | None = None
+    seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
     note: str = ""
 
     @property
+    def wall(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
     def rate(self) -> float:
-        return self.packets / self.seconds if self.seconds else float("inf")
+        return self.packets / self.wall if self.wall else float("inf")
 
     @property
     def cpu_rate(self) -> float:
-        return self.packets / self.cpu_seconds if self.cpu_seconds else float("inf")
+        cpu = statistics.median(self.cpu_seconds)
+        return self.packets / cpu if cpu else float("inf")
+
+    @property
+    def peak(self) -> float | None:
+        return max(self.peak_rss_mb) if self.peak_rss_mb else None
 
 
 # -- recording ---------------------------------------------------------------------------
@@ -80,7 +112,7 @@ def _sipp_batch(state, calls: int, rate: float, workdir: Path) -> None:
     print(f"  SIPp: {result.outcome.describe()}", flush=True)
 
 
-def record(out: Path, packets: int, rate: float) -> Path:
+def record_lab(out: Path, packets: int, rate: float) -> Path:
     """Capture lab traffic under load into ``out`` until it has ``packets`` packets."""
     from qa import lab
 
@@ -118,51 +150,118 @@ def record(out: Path, packets: int, rate: float) -> Path:
     return out
 
 
+def record_sipp(out: Path, packets: int) -> Path:
+    """SIPp's built-in uac -> uas on loopback, six messages a call, no RTP."""
+    from qa.sipp import Agent
+    from qa.sipp.process import run
+
+    tcpdump = require_tool("tcpdump")
+    calls = -(-packets // 6) + 500          # a few hundred spare: the first and last may be cut
+    tmp = Path(tempfile.mkdtemp(prefix="voipqa-bench-sipp-"))
+    uas = Agent(scenario="uas", calls=calls, timeout_s=calls / 800 + 120).ensure_ports()
+    uac = Agent(scenario="uac", remote=f"127.0.0.1:{uas.port}", calls=calls, rate=800.0,
+                limit=2000, timeout_s=calls / 800 + 90).ensure_ports()
+    bpf = f"udp and (port {uas.port} or port {uac.port})"
+    dump = subprocess.Popen([tcpdump, "-i", "lo", "-n", "-s", "0", "-B", "16384", "-U", "-w",
+                             str(out), bpf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    print(f"recording {calls:,} SIPp calls uac -> uas ({bpf})", flush=True)
+    time.sleep(1.5)
+
+    async def both() -> None:
+        server = asyncio.create_task(run(uas, tmp / "uas"))
+        await asyncio.sleep(0.5)
+        result = await run(uac, tmp / "uac")
+        print(f"  SIPp uac: {result.outcome.describe()}", flush=True)
+        await server
+
+    try:
+        asyncio.run(both())
+        time.sleep(1)
+    finally:
+        dump.send_signal(signal.SIGINT)
+        try:
+            dump.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            dump.kill()
+            dump.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 # -- measuring ---------------------------------------------------------------------------
+#: Times one command from a small process of its own: a child's peak RSS (ru_maxrss) starts
+#: at its parent's high-water mark (Linux keeps it across fork and exec), so the command
+#: must not be started by this process, which may have grown while recording.
+_TIMER = """
+import json, os, subprocess, sys, time
+timeout, argv = float(sys.argv[1]), sys.argv[2:]
+start = time.perf_counter()
+proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+code = None
+while code is None:
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid:
+        code = os.waitstatus_to_exitcode(status)
+    elif time.perf_counter() - start > timeout:
+        proc.kill()
+        pid, status, usage = os.wait4(proc.pid, 0)
+        code = -9
+    else:
+        time.sleep(0.02)
+print(json.dumps([time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
+                  usage.ru_maxrss / 1024, code]))
+"""
+
+
 def _child(argv: list[str], timeout: float) -> tuple[float, float, float, int]:
-    """Run argv with output discarded; (seconds, CPU seconds, peak RSS MB, exit code)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            return float("nan"), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, -9
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return (time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-            proc.returncode)
+    """Run argv with output discarded; (seconds, CPU seconds of it and its children, peak RSS
+    MB of the largest of them, exit code); seconds is NaN when it was killed at ``timeout``."""
+    out = subprocess.run([sys.executable, "-I", "-c", _TIMER, str(timeout), *argv], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    seconds, cpu, rss, code = json.loads(out.stdout)
+    return (float("nan") if code == -9 else seconds), cpu, rss, code
 
 
-def time_inprocess(path: Path, packets: int) -> Timing:
-    from qa.analysis.engine import analyze
-
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    start, cpu = time.perf_counter(), time.process_time()
-    report = analyze(path, keep_calls=0)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Timing("voipqa (in-process)", report.packets, seconds, cpu, peak,
-                  f"{report.sip_messages:,} SIP, {report.calls:,} calls, {sum(report.rule_counts.values()):,} "
-                  f"findings; RSS before {before:.0f} MB")
-
-
-def time_cli(path: Path, packets: int, timeout: float) -> Timing:
-    argv = [sys.executable, "-m", "qa.cli", "pcap", "check", str(path), "--json"]
-    seconds, cpu, rss, code = _child(argv, timeout)
-    return Timing("voipqa pcap check (CLI)", packets, seconds, cpu, rss, f"exit {code}")
+def _argv(tool: str, path: Path) -> list[str]:
+    tshark = [require_tool("tshark"), "-r", str(path)]
+    fields = ["-Y", "sip", "-T", "fields", "-e", "sip.Call-ID", "-e", "sip.Status-Code"]
+    return {
+        "voipqa pcap check": [sys.executable, "-m", "qa.cli", "pcap", "check", str(path), "--json"],
+        "voipqa --one-process": [sys.executable, "-m", "qa.cli", "pcap", "check", str(path), "--json",
+                                 "--one-process"],
+        "tshark -Y sip -T fields": tshark + fields,
+        "tshark, SDP off": tshark + ["--disable-protocol", "sdp"] + fields,
+        f"tshark, SDP off, first {PREFIX:,}": tshark + ["-c", str(PREFIX), "--disable-protocol", "sdp"] + fields,
+    }[tool]
 
 
-def time_tshark(path: Path, packets: int, timeout: float) -> Timing:
-    argv = [require_tool("tshark"), "-r", str(path), "-Y", "sip", "-T", "fields",
-            "-e", "sip.Call-ID", "-e", "sip.Status-Code"]
-    seconds, cpu, rss, code = _child(argv, timeout)
-    note = f"exit {code}" + (f" (killed after {timeout:.0f} s)" if code == -9 else "")
-    return Timing("tshark -Y sip -T fields", packets, seconds, cpu, rss, note)
+TOOLS = ("voipqa pcap check", "voipqa --one-process", "tshark -Y sip -T fields", "tshark, SDP off",
+         f"tshark, SDP off, first {PREFIX:,}")
+
+
+def measure(path: Path, packets: int, runs: int, timeout: float, sdp_runs: int) -> dict[str, Timing]:
+    """``runs`` rounds of every tool, in turn; tshark with SDP on only in the first ``sdp_runs``
+    (it is the slowest by far: its ratio is not in doubt, its minutes are)."""
+    timings = {t: Timing(t, min(packets, PREFIX) if t.endswith(f"{PREFIX:,}") else packets) for t in TOOLS}
+    for round_ in range(runs):
+        for tool, timing in timings.items():
+            if tool == "tshark -Y sip -T fields" and round_ >= sdp_runs:
+                continue
+            seconds, cpu, rss, code = _child(_argv(tool, path), timeout)
+            timing.seconds.append(seconds)
+            timing.cpu_seconds.append(cpu)
+            timing.peak_rss_mb.append(rss)
+            if code not in (0, 1):       # voipqa: 1 = findings, still a full analysis
+                timing.note = f"exit {code}" + (f" (killed after {timeout:.0f} s)" if code == -9 else "")
+            print(f"  round {round_ + 1}: {tool:34} {seconds:8.2f} s", flush=True)
+    return timings
+
+
+def paired(timings: dict[str, Timing], mine: str, other: str) -> float:
+    """Median over the rounds of (other's seconds per packet) / (mine's): how many times faster."""
+    a, b = timings[mine], timings[other]
+    return statistics.median((tb / b.packets) / (ta / a.packets) for ta, tb in zip(a.seconds, b.seconds))
+
 
 
 def time_pyshark(path: Path, budget_s: float) -> Timing:
@@ -185,7 +284,7 @@ def time_pyshark(path: Path, budget_s: float) -> Timing:
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # its tshark, once reaped
     cpu += (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
-    return Timing("pyshark FileCapture", n, seconds, cpu, None,
+    return Timing("pyshark FileCapture", n, [seconds], [cpu], [],
                   f"stopped after {budget_s:.0f} s at packet {n:,}: its rate only falls further, "
                   "so this rate is an upper bound and the ratio a lower bound")
 
@@ -195,48 +294,64 @@ def tshark_version() -> str:
     return out.stdout.splitlines()[0] if out.stdout else "tshark ?"
 
 
+def report(path: Path, packets: int, timings: dict[str, Timing]) -> bool:
+    """Print one capture's table and ratios; True when it meets the targets."""
+    print(f"\n{'tool':36} {'packets':>9} {'wall s':>8} {'pkts/s':>8} {'CPU s':>7} {'pkts/CPU-s':>10} "
+          f"{'peak RSS':>9}  note")
+    for t in timings.values():
+        rss = f"{t.peak:.0f} MB" if t.peak is not None else "-"
+        print(f"{t.name:36} {t.packets:>9,} {t.wall:>8.2f} {t.rate:>8,.0f} "
+              f"{statistics.median(t.cpu_seconds):>7.2f} {t.cpu_rate:>10,.0f} {rss:>9}  {t.note}")
+    me = "voipqa pcap check"
+    full, nosdp = paired(timings, me, "tshark -Y sip -T fields"), paired(timings, me, "tshark, SDP off")
+    prefix = paired(timings, me, f"tshark, SDP off, first {PREFIX:,}")
+    single = paired(timings, "voipqa --one-process", "tshark, SDP off")
+    peak = timings[me].peak or 0.0
+    print(f"\nvoipqa pcap check (median of paired rounds): {full:.1f}x tshark -Y sip -T fields (want >= 5x), "
+          f"{nosdp:.1f}x with SDP off (want >= 1.5x), {prefix:.1f}x tshark's best rate (SDP off, first "
+          f"{PREFIX:,} packets); --one-process {single:.1f}x tshark with SDP off; peak RSS {peak:.0f} MB "
+          "(want < 200 MB)")
+    ok = full >= 5 and nosdp >= 1.5 and peak < 200 and packets >= 200_000
+    print(f"{path.name}: {'meets the targets' if ok else 'does NOT meet every target'}")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--capture", type=Path, help="an existing capture (default: record one from the lab)")
-    ap.add_argument("--packets", type=int, default=200_000, help="packets to record at least")
-    ap.add_argument("--rate", type=float, default=300.0, help="SIPp calls/s while recording")
-    ap.add_argument("--pyshark-seconds", type=float, default=900.0,
-                    help="time budget for pyshark (it would take far longer on the whole file)")
+    ap.add_argument("--capture", type=Path, action="append", default=[], help="an existing capture (repeatable)")
+    ap.add_argument("--record", choices=["lab", "sipp"], action="append", default=[],
+                    help="record a capture of this kind (repeatable; default: both when no --capture)")
+    ap.add_argument("--packets", type=int, default=205_000, help="packets to record at least")
+    ap.add_argument("--rate", type=float, default=300.0, help="SIPp calls/s while recording the lab")
+    ap.add_argument("--runs", type=int, default=3, help="rounds of every tool (medians are quoted)")
+    ap.add_argument("--pyshark-seconds", type=float, default=0.0,
+                    help="also time pyshark for at most this long (0: not at all)")
+    ap.add_argument("--tshark-sdp-runs", type=int, default=1,
+                    help="rounds that include tshark with SDP on (default 1: it takes minutes)")
     ap.add_argument("--tshark-timeout", type=float, default=3600.0)
-    ap.add_argument("--keep", type=Path, help="where to keep the recorded capture")
+    ap.add_argument("--keep", type=Path, help="directory to keep the recorded captures in")
     args = ap.parse_args(argv)
 
-    path = args.capture
-    if path is None:
-        path = args.keep or Path(tempfile.gettempdir()) / "voipqa-bench-lab.pcap"
-        record(path, args.packets, args.rate)
-    packets = count_packets(path)
-    size_mb = path.stat().st_size / 1e6
-    print(f"\ncapture: {path} ({packets:,} packets, {size_mb:.1f} MB)")
-    print(f"{tshark_version()}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs\n", flush=True)
-
-    ours = time_inprocess(path, packets)
-    cli = time_cli(path, packets, args.tshark_timeout)
-    tshark = time_tshark(path, packets, args.tshark_timeout)
-    pysh = time_pyshark(path, args.pyshark_seconds)
-    rows = [ours, cli, tshark, pysh]
-    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine: "
-          "wall-clock rates depend on it, CPU-time rates much less)")
-    print(f"{'tool':32} {'packets':>10} {'wall s':>8} {'pkts/s':>9} {'CPU s':>8} {'pkts/CPU-s':>10} "
-          f"{'peak RSS':>9}  note")
-    for t in rows:
-        rss = f"{t.peak_rss_mb:.0f} MB" if t.peak_rss_mb is not None else "-"
-        print(f"{t.name:32} {t.packets:>10,} {t.seconds:>8.2f} {t.rate:>9,.0f} {t.cpu_seconds:>8.2f} "
-              f"{t.cpu_rate:>10,.0f} {rss:>9}  {t.note}")
-    print()
-    for mine in (ours, cli):
-        print(f"{mine.name}: wall {mine.rate / tshark.rate:.1f}x tshark fields (want >= 5x), "
-              f"{mine.rate / pysh.rate:.0f}x pyshark (want >= 50x; a lower bound: pyshark stopped early); "
-              f"CPU time {mine.cpu_rate / tshark.cpu_rate:.1f}x tshark, {mine.cpu_rate / pysh.cpu_rate:.0f}x pyshark; "
-              f"peak RSS {mine.peak_rss_mb:.0f} MB (want < 200 MB)")
-    ok = (cli.rate >= 5 * tshark.rate and cli.rate >= 50 * pysh.rate
-          and (cli.peak_rss_mb or 0) < 200 and packets >= 200_000)
-    print("\nverdict:", "meets the targets" if ok else "does NOT meet every target (see above)")
+    kinds = args.record or ([] if args.capture else ["lab", "sipp"])
+    where = args.keep or Path(tempfile.mkdtemp(prefix="voipqa-bench-"))
+    where.mkdir(parents=True, exist_ok=True)
+    captures = list(args.capture)
+    for kind in kinds:
+        out = where / f"{kind}.pcap"
+        captures.append(record_lab(out, args.packets, args.rate) if kind == "lab"
+                        else record_sipp(out, args.packets))
+    print(f"{tshark_version()}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs", flush=True)
+    ok = True
+    for path in captures:
+        packets = count_packets(path)
+        print(f"\ncapture: {path} ({packets:,} packets, {path.stat().st_size / 1e6:.1f} MB)", flush=True)
+        timings = measure(path, packets, args.runs, args.tshark_timeout, args.tshark_sdp_runs)
+        if args.pyshark_seconds > 0:
+            pysh = time_pyshark(path, args.pyshark_seconds)
+            print(f"pyshark: {pysh.packets:,} packets in {pysh.wall:.1f} s = {pysh.rate:,.0f} packets/s "
+                  f"({pysh.note}); voipqa {timings['voipqa pcap check'].rate / pysh.rate:.0f}x")
+        ok = report(path, packets, timings) and ok
+    print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0 if ok else 1
 
 

@@ -15,19 +15,18 @@ for byte-identical input (retransmissions; SDP bodies a load generator repeats).
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from qa.analysis.calls import CallSummary, CallTracker, Limits
 from qa.analysis.findings import Finding, FindingSink
 from qa.analysis.rtp import is_rtcp, looks_like_rtp
-from qa.analysis.memo import Memo
+from qa.analysis.memo import Memo, fewer_collections
 from qa.analysis.sipevent import endpoint, is_sdp, sdp_media, to_event
 from qa.analysis.sniff import SipPorts
-from qa.capture.model import CaptureProblem, Payload
+from qa.analysis.parallel import checked_items, worth_parallel
+from qa.capture.model import CaptureProblem, CaptureStats, Payload
 from qa.errors import Problem
 
 __all__ = ["Report", "Analyzer", "analyze"]
@@ -96,7 +95,9 @@ class Analyzer:
                        "sip_unread": 0, "problems": 0}
 
     # -- input -----------------------------------------------------------------------
-    def feed(self, item: Payload | CaptureProblem) -> None:
+    def feed(self, item: Payload | CaptureProblem, problems: list[Problem] | None = None) -> None:
+        """Take the next item; ``problems``, when given, are the strict SIP check's of
+        ``item.data``, done beforehand (:mod:`qa.analysis.parallel`)."""
         if type(item) is not Payload:
             self.counts["problems"] += 1
             self.sink.emit(item.frame, item.time, None, item.rule, item.reason,
@@ -108,14 +109,14 @@ class Analyzer:
             self.tracker.advance(item.time)
         try:
             if item.transport == "udp":
-                self._udp(item)
+                self._udp(item, problems)
             else:
-                self._sip(item)
+                self._sip(item, problems)
         except Exception as exc:  # noqa: BLE001 - a bug below must not end a long analysis
             self.sink.emit(item.frame, item.time, None, "analysis.internal-error",
                            f"frame not analysed ({type(exc).__name__}: {exc})", severity="error")
 
-    def _udp(self, item: Payload) -> None:
+    def _udp(self, item: Payload, problems: list[Problem] | None) -> None:
         data = item.data
         self.counts["udp"] += 1
         if data and data[0] >> 6 == 2:
@@ -133,17 +134,18 @@ class Analyzer:
         if self.ports.classify(data, item.sport, item.dport):
             self.ports.add(item.sport)
             self.ports.add(item.dport)
-            self._sip(item)
+            self._sip(item, problems)
         elif looks_like_rtp(data):
             self.counts["rtp_unmatched"] += 1
         else:
             self.counts["other"] += 1
 
-    def _sip(self, item: Payload) -> None:
+    def _sip(self, item: Payload, problems: list[Problem] | None) -> None:
         report = self.report
         report.sip_messages += 1
         data = item.data
-        problems = self.check_message(data)
+        if problems is None:
+            problems = self.check_message(data)
         msg = self.read(data)
         call_id = msg.call_id if msg is not None else None
         emit = self.sink.emit
@@ -208,45 +210,49 @@ def analyze_items(name: str, items: Iterable[Payload | CaptureProblem], **kwargs
 
 
 def analyze(path: str | Path, *, on_call: Callable[[CallSummary], None] | None = None,
-            progress: Callable[[int], None] | None = None, **kwargs) -> Report:
+            progress: Callable[[int], None] | None = None, parallel: bool | None = None,
+            **kwargs) -> Report:
     """Analyse the capture at ``path`` in one pass; ``PcapError`` (exit 2) if unreadable.
 
     ``progress`` is called now and then with the number of capture bytes read so far.
+    ``parallel`` reads and strict-checks in a second process (:mod:`qa.analysis.parallel`;
+    the same report, sooner); None decides by the file's size and the CPUs there are.
+    Injected ``checkers`` always run here, in one process.
     """
     from qa.capture import CaptureReader
 
+    path = Path(path)
     reader = CaptureReader(path)
     analyzer = Analyzer(str(path), on_call=on_call, **kwargs)
-    feed = analyzer.feed
-    n = 0
-    with _fewer_collections():
-        for item in reader:
-            feed(item)
-            n += 1
-            if progress is not None and not n & 0xFFF:
-                progress(reader.stats.bytes)
-    stats = reader.stats
+    if parallel is None:
+        parallel = "checkers" not in kwargs and worth_parallel(path)
+    with fewer_collections():
+        stats = (_feed_parallel(analyzer, path, progress) if parallel
+                 else _feed_serial(analyzer, reader, progress))
     if progress is not None:
         progress(stats.bytes)
     return analyzer.finish(stats.packets, stats.bytes, stats.duration, _stats_dict(stats))
 
 
-@contextmanager
-def _fewer_collections(threshold0: int = 50_000) -> Iterator[None]:
-    """Run the cyclic GC less often while a capture streams through.
+def _feed_serial(analyzer: Analyzer, reader, progress: Callable[[int], None] | None) -> CaptureStats:
+    feed = analyzer.feed
+    n = 0
+    for item in reader:
+        feed(item)
+        n += 1
+        if progress is not None and not n & 0xFFF:
+            progress(reader.stats.bytes)
+    return reader.stats
 
-    Every message allocates many short-lived objects that reference counting frees
-    (few cycles); with the default threshold (700) the collector runs every few messages
-    and its full collections re-scan every kept summary, ~15 % of the CPU time on a
-    200k-packet capture. Cycles are still collected, every ``threshold0`` allocations;
-    the previous thresholds are restored afterwards.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], threshold0), *old[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
+
+def _feed_parallel(analyzer: Analyzer, path: Path, progress: Callable[[int], None] | None) -> CaptureStats:
+    feed = analyzer.feed
+    for entry in checked_items(path, progress):
+        if type(entry) is tuple:
+            feed(*entry)
+        else:
+            return entry
+    raise AssertionError("checked_items ended without the capture's stats")
 
 
 def _stats_dict(stats: object) -> dict[str, object]:

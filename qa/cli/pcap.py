@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--second-opinion", choices=["tshark"], default=None,
                        help="also run tshark and list where it disagrees on malformed SIP")
     check.add_argument("--all-findings", action="store_true", help="print every kept finding, not the first 50")
+    check.add_argument("--one-process", action="store_true",
+                       help="read, check and correlate in this process only (default: a capture over "
+                            "4 MB is read and checked by a second process when a second CPU is free)")
     check.set_defaults(func=cmd_check)
 
     calls = pcap_sub.add_parser("calls", help="one row per call")
@@ -107,7 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _check_one(path: Path, args: argparse.Namespace) -> int:
     from qa.report import pcap as rep
 
-    report = _analyze(path, args.json, keep_calls=0)
+    report = _analyze(path, args.json, keep_calls=0, parallel=False if args.one_process else None)
     comparison = None
     if args.second_opinion:
         from qa.analysis.tshark import second_opinion

@@ -235,16 +235,20 @@ def _via_values(value: str) -> int:
 def _correlation(msg: LenientMessage, first: dict[str, tuple[str, object]]) -> None:
     """Call-ID, CSeq, tags, top branch and media type from the first header values
     (derived once per distinct value, see :data:`_DERIVE`)."""
-    msg.call_id = _first(first, "call-id")
-    cseq = first.get("cseq")
+    get = first.get
+    msg.call_id = get("call-id", _NONE)[1]
+    cseq = get("cseq")
     if cseq is not None:
         msg.cseq, msg.cseq_method = cseq[1]
     if msg.kind == "response":
         msg.method = msg.cseq_method
-    msg.from_tag = _first(first, "from")
-    msg.to_tag = _first(first, "to")
-    msg.branch = _first(first, "via")
-    msg.content_type = _first(first, "content-type")
+    msg.from_tag = get("from", _NONE)[1]
+    msg.to_tag = get("to", _NONE)[1]
+    msg.branch = get("via", _NONE)[1]
+    msg.content_type = get("content-type", _NONE)[1]
+
+
+_NONE = ("", None)  # a header absent: no value, nothing derived
 
 
 def _first(first: dict[str, tuple[str, object]], key: str):

@@ -305,12 +305,20 @@ class _Checker:
                     pos += len(line) + 2
                     continue
                 entry = self._entry(name, value, pos)
-                if entry is not None:
-                    if len(memo) >= _LINE_MEMO_SIZE:
-                        memo.clear()
-                    memo[line] = entry
-            if entry is not None:
-                apply(entry, pos, seen)
+                if entry is None:
+                    pos += len(line) + 2
+                    continue
+                if len(memo) >= _LINE_MEMO_SIZE:
+                    memo.clear()
+                memo[line] = entry
+            key = entry[0]
+            if key in seen or entry[3] or key == "via":
+                apply(entry, pos, seen)   # duplicates, problems, the first Via's offset
+            else:                         # the usual line: seen once, clean (inlined _apply)
+                seen.add(key)
+                state = entry[4]
+                if state is not None:
+                    state(self, entry[2], pos + entry[1], key)
             pos += len(line) + 2
 
     def _line_memo(self) -> dict[str, _Entry]:
