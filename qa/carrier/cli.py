@@ -86,15 +86,19 @@ def serve(plan: Path | str, listen: str, cdr: Path | str, name: str,
 
 
 def render_freeswitch(plan: Path | str, out: Path | str, *, check_only: bool = False) -> int:
-    """Render the FreeSWITCH configuration; ``check_only``: exit 1 naming the files that differ.
+    """Render the FreeSWITCH configuration; ``check_only``: exit 1 naming the files that differ
+    and every problem :func:`qa.carrier.freeswitch_check.check_files` finds in the rendering
+    (routing unlike the native carrier, modules, XML shape: what only a FreeSWITCH would show).
 
-    Exit codes: 0 written / up to date, 1 drift (``--check``), 2 bad plan (one line).
+    Exit codes: 0 written / up to date, 1 drift or problems (``--check``), 2 bad plan (one line).
     """
     from qa.carrier.freeswitch import check, render, write
+    from qa.carrier.freeswitch_check import check_files
     from qa.carrier.plan import load_plan
 
     try:
-        files = render(load_plan(plan))
+        number_plan = load_plan(plan)
+        files = render(number_plan)
     except VoipqaError as exc:
         print(f"carrier: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
@@ -102,10 +106,17 @@ def render_freeswitch(plan: Path | str, out: Path | str, *, check_only: bool = F
         stale = check(files, out)
         for rel in stale:
             print(f"{Path(out) / rel}: differs from a fresh render of {plan}", flush=True)
+        problems = check_files(files, number_plan, str(out))   # the fresh render: equal to out when not stale
+        for line in problems:
+            print(line, flush=True)
         if stale:
             print("run: voipqa carrier render-freeswitch", file=sys.stderr, flush=True)
+        if problems:
+            print("the rendering would not behave like the native carrier in FreeSWITCH 1.10: "
+                  "fix qa/carrier/freeswitch.py", file=sys.stderr, flush=True)
+        if stale or problems:
             return 1
-        print(f"{out}: up to date with {plan}", flush=True)
+        print(f"{out}: up to date with {plan}, checked (routing, modules, XML shape)", flush=True)
         return 0
     try:
         written = write(files, out)
@@ -121,7 +132,8 @@ def add_render_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--plan", type=Path, default=DEFAULT_PLAN, help="number plan YAML")
     sp.add_argument("--out", type=Path, default=DEFAULT_FREESWITCH, help="output directory")
     sp.add_argument("--check", action="store_true",
-                    help="write nothing; exit 1 naming the files that differ from a fresh render")
+                    help="write nothing; exit 1 naming the files that differ from a fresh render, "
+                         "or problems of the rendering (routing vs the native carrier, modules, XML shape)")
 
 
 def build_parser(prog: str = "python -m qa.carrier") -> argparse.ArgumentParser:
