@@ -190,6 +190,29 @@ _LINE_TEXT = r"[^\r\n]*(?:\r(?!\n)[^\r\n]*)*"  # a lone CR is reported once, by 
 _RE_HEADER_LINE = re.compile(rf"([^:\r\n]*):({_LINE_TEXT}(?:\r?\n[ \t]{_LINE_TEXT})*)(?:\r?\n|\Z)")
 
 
+#: Headers whose lines differ call by call only in a transaction or dialog id: the Via
+#: branch (RFC 3261 §8.1.1.7), the From and To tags (§19.3).
+_VOLATILE_KEYS = frozenset({"via", "from", "to"})
+#: Such an id made of letters, digits, '-', '_' and '.' only, the whole token (nothing of
+#: the token class follows). Replaced by as many 'x' it is still a token of the same length,
+#: so the line's check finds exactly what it finds on the original: no '[' (IPv6), no ';'
+#: or '=' (another parameter) can appear or vanish, and a line holding the broadcast
+#: address (the one check that reads digits and dots anywhere) keeps its own form.
+_RE_VOLATILE = re.compile(r"(;(?:branch=z9hG4bK|tag=))([A-Za-z0-9_.-]+)(?![A-Za-z0-9\-.!%*_+`'~])")
+
+
+def _normal_form(line: str) -> str:
+    """``line`` with its Via branch and From/To tag ids x-ed out (:data:`_RE_VOLATILE`): the
+    key under which a clean line's check is shared by every line of the same form."""
+    if "255.255.255.255" in line:
+        return line
+    return _RE_VOLATILE.sub(_x_out, line)
+
+
+def _x_out(m: re.Match[str]) -> str:
+    return m.group(1) + "x" * len(m.group(2))
+
+
 class _Checker:
     """One pass over one message; problems accumulate in ``self.problems``.
 
@@ -304,13 +327,20 @@ class _Checker:
                     self._bad_line(pos, pos + len(line) + 2, bool(seen))
                     pos += len(line) + 2
                     continue
-                entry = self._entry(name, value, pos)
-                if entry is None:
-                    pos += len(line) + 2
-                    continue
-                if len(memo) >= _LINE_MEMO_SIZE:
-                    memo.clear()
-                memo[line] = entry
+                normal = _normal_form(line) if _KEY_CACHE.get(name) in _VOLATILE_KEYS else line
+                clean = memo.get(normal) if normal != line else None
+                if clean is not None:     # a clean line of the same form: clean too, own value
+                    entry = (clean[0], clean[1], line[clean[1]:].rstrip(" \t"), (), clean[4])
+                else:
+                    entry = self._entry(name, value, pos)
+                    if entry is None:
+                        pos += len(line) + 2
+                        continue
+                    if len(memo) >= _LINE_MEMO_SIZE:
+                        memo.clear()
+                    memo[line] = entry
+                    if normal != line and not entry[3]:
+                        memo[normal] = entry
             key = entry[0]
             if key in seen or entry[3] or key == "via":
                 apply(entry, pos, seen)   # duplicates, problems, the first Via's offset

@@ -105,3 +105,27 @@ def test_line_memo_keeps_context_apart() -> None:
         _same_strict(data)
     assert any(p.rule == "sip.from.tag" for p in strict.check_message(request))
     assert not any(p.rule == "sip.from.tag" for p in strict.check_message(response))
+
+
+@pytest.mark.parametrize("branch, tag", [
+    ("z9hG4bK255.255.255.255", "1"),      # the broadcast address inside an id: still a warning
+    ("z9hG4bK", "2"),                     # only the cookie: still a warning (the real value)
+    ("z9hG4bKab.cd", "x[y"),              # a '[' in a tag: not shared
+    ("z9hG4bK-1-0", "abc;tag=def"),       # two tags
+    ("z9hG4bKa.b", "a_b.c-d"),            # shared with the clean sibling
+])
+def test_lines_sharing_a_normal_form_are_each_checked_as_themselves(branch: str, tag: str) -> None:
+    """Via/From/To lines that differ only in their branch or tag share a clean line's check
+    (strict._normal_form); each must still find what the reference finds on it."""
+    def message(b: str, t: str) -> bytes:
+        return (f"INVITE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch={b}\r\n"
+                f"From: <sip:a@example.com>;tag={t}\r\nTo: <sip:b@example.com>;tag={t}\r\n"
+                f"Call-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@h>\r\nMax-Forwards: 70\r\n\r\n").encode()
+    clean = message("z9hG4bKqqqqqqq" + "q" * (len(branch) - 14) if len(branch) > 14 else "z9hG4bKqq",
+                    "q" * len(tag))
+    _same_strict(clean)
+    _same_strict(message(branch, tag))
+    if "255.255.255.255" in branch:
+        assert any(p.rule == "sip.via.broadcast" for p in strict.check_message(message(branch, tag)))
+    if branch == "z9hG4bK":
+        assert any(p.rule == "sip.via.branch" for p in strict.check_message(message(branch, tag)))
