@@ -112,6 +112,16 @@ def _sipp_batch(state, calls: int, rate: float, workdir: Path) -> None:
     print(f"  SIPp: {result.outcome.describe()}", flush=True)
 
 
+def _stop_tcpdump(dump: subprocess.Popen) -> None:
+    """SIGINT lets tcpdump flush its last packets; kill it if it does not end in 10 s."""
+    dump.send_signal(signal.SIGINT)
+    try:
+        dump.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        dump.kill()
+        dump.wait()
+
+
 def record_lab(out: Path, packets: int, rate: float) -> Path:
     """Capture lab traffic under load into ``out`` until it has ``packets`` packets."""
     from qa import lab
@@ -138,12 +148,7 @@ def record_lab(out: Path, packets: int, rate: float) -> Path:
                 print(f"  capture has {have:,} packets", flush=True)
                 batch += 1
         finally:
-            dump.send_signal(signal.SIGINT)
-            try:
-                dump.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                dump.kill()
-                dump.wait()
+            _stop_tcpdump(dump)
     finally:
         lab.down(tmp / "lab")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -178,12 +183,7 @@ def record_sipp(out: Path, packets: int) -> Path:
         asyncio.run(both())
         time.sleep(1)
     finally:
-        dump.send_signal(signal.SIGINT)
-        try:
-            dump.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            dump.kill()
-            dump.wait()
+        _stop_tcpdump(dump)
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
