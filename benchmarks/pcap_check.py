@@ -16,8 +16,9 @@ Captures: any file given with ``--capture`` (repeatable), and/or recorded here
 
 Then, ``--runs`` rounds, the tools taking turns within a round (a drift of the shared
 machine's speed hits them alike): ``voipqa pcap check FILE --json`` (a second process
-reads and strict-checks: ``qa.analysis.parallel``), the same with ``--one-process``,
-``tshark -r FILE -Y sip -T fields -e sip.Call-ID -e sip.Status-Code``, the same tshark
+reads and strict-checks: ``qa.analysis.parallel``; its hot modules compiled by mypyc when
+built, ``qa.compiled``), the same with ``--one-process``, the same with ``VOIPQA_PURE=1`` (pure
+Python: what the compiled modules give), ``tshark -r FILE -Y sip -T fields -e sip.Call-ID -e sip.Status-Code``, the same tshark
 with ``--disable-protocol sdp`` (tshark's SDP dissector, and the RTP conversations it
 sets up, are most of its time), and that one over the first 20,000 packets only
 (``-c``): tshark's time grows faster than the capture (its per-packet cost rises with
@@ -54,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from qa import compiled  # noqa: E402
 from qa.capture import CaptureReader  # noqa: E402
 from qa.tools import require_tool  # noqa: E402
 
@@ -229,13 +231,15 @@ def _argv(tool: str, path: Path) -> list[str]:
         "voipqa pcap check": [sys.executable, "-m", "qa.cli", "pcap", "check", str(path), "--json"],
         "voipqa --one-process": [sys.executable, "-m", "qa.cli", "pcap", "check", str(path), "--json",
                                  "--one-process"],
+        "voipqa, pure Python": ["env", f"{compiled.PURE_ENV}=1", sys.executable, "-m", "qa.cli", "pcap",
+                                "check", str(path), "--json"],
         "tshark -Y sip -T fields": tshark + fields,
         "tshark, SDP off": tshark + ["--disable-protocol", "sdp"] + fields,
         f"tshark, SDP off, first {PREFIX:,}": tshark + ["-c", str(PREFIX), "--disable-protocol", "sdp"] + fields,
     }[tool]
 
 
-TOOLS = ("voipqa pcap check", "voipqa --one-process", "tshark -Y sip -T fields", "tshark, SDP off",
+TOOLS = ("voipqa pcap check", "voipqa --one-process", "voipqa, pure Python", "tshark -Y sip -T fields", "tshark, SDP off",
          f"tshark, SDP off, first {PREFIX:,}")
 
 
@@ -306,10 +310,12 @@ def report(path: Path, packets: int, timings: dict[str, Timing]) -> bool:
     full, nosdp = paired(timings, me, "tshark -Y sip -T fields"), paired(timings, me, "tshark, SDP off")
     prefix = paired(timings, me, f"tshark, SDP off, first {PREFIX:,}")
     single = paired(timings, "voipqa --one-process", "tshark, SDP off")
+    native = paired(timings, me, "voipqa, pure Python")
     peak = timings[me].peak or 0.0
     print(f"\nvoipqa pcap check (median of paired rounds): {full:.1f}x tshark -Y sip -T fields (want >= 5x), "
           f"{nosdp:.1f}x with SDP off (want >= 1.5x), {prefix:.1f}x tshark's best rate (SDP off, first "
-          f"{PREFIX:,} packets); --one-process {single:.1f}x tshark with SDP off; peak RSS {peak:.0f} MB "
+          f"{PREFIX:,} packets); --one-process {single:.1f}x tshark with SDP off; compiled "
+          f"{native:.2f}x pure Python; peak RSS {peak:.0f} MB "
           "(want < 200 MB)")
     ok = full >= 5 and nosdp >= 1.5 and peak < 200 and packets >= 200_000
     print(f"{path.name}: {'meets the targets' if ok else 'does NOT meet every target'}")
@@ -340,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         out = where / f"{kind}.pcap"
         captures.append(record_lab(out, args.packets, args.rate) if kind == "lab"
                         else record_sipp(out, args.packets))
-    print(f"{tshark_version()}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs", flush=True)
+    print(f"{tshark_version()}; Python {sys.version.split()[0]}; {os.cpu_count()} CPUs; voipqa {compiled.status()}",
+          flush=True)
     ok = True
     for path in captures:
         packets = count_packets(path)

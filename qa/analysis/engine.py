@@ -98,7 +98,7 @@ class Analyzer:
     def feed(self, item: Payload | CaptureProblem, problems: list[Problem] | None = None) -> None:
         """Take the next item; ``problems``, when given, are the strict SIP check's of
         ``item.data``, done beforehand (:mod:`qa.analysis.parallel`)."""
-        if type(item) is not Payload:
+        if not isinstance(item, Payload):
             self.counts["problems"] += 1
             self.sink.emit(item.frame, item.time, None, item.rule, item.reason,
                            severity=item.severity)
@@ -248,10 +248,9 @@ def _feed_serial(analyzer: Analyzer, reader, progress: Callable[[int], None] | N
 def _feed_parallel(analyzer: Analyzer, path: Path, progress: Callable[[int], None] | None) -> CaptureStats:
     feed = analyzer.feed
     for entry in checked_items(path, progress):
-        if type(entry) is tuple:
-            feed(*entry)
-        else:
+        if isinstance(entry, CaptureStats):
             return entry
+        feed(*entry)
     raise AssertionError("checked_items ended without the capture's stats")
 
 

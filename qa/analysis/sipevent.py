@@ -45,7 +45,7 @@ def sdp_media(body: bytes) -> list[tuple[str, int, dict[int, tuple[str, int]], i
 
 
 def is_sdp(content_type: str | None) -> bool:
-    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
+    return content_type is not None and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
 
 
 def to_event(msg, payload, *, keep_raw: bool = False, media_of=None,

@@ -208,9 +208,9 @@ class MediaDescription:
         for fmt in self.formats:
             if fmt.isdigit() and fmt.isascii():
                 pt = int(fmt)
-                mapping = explicit.get(pt) or STATIC_PAYLOAD_TYPES.get(pt)
-                if mapping is not None:
-                    out[pt] = mapping
+                known = explicit.get(pt) or STATIC_PAYLOAD_TYPES.get(pt)
+                if known is not None:
+                    out[pt] = known
         return out
 
     @property

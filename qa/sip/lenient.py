@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from qa.sip.headers import COMPACT_FORMS, canonical_name, pretty_name, split_list
 from qa.sip.message import _find_header_end
@@ -24,7 +25,10 @@ _BRANCH_RE = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 _WANTED = frozenset({"call-id", "cseq", "from", "to", "via", "content-type", "content-length"})
 _NAMES: dict[str, tuple[str, str]] = {}  # raw name -> (canonical key, name to report)
 _LINE_MEMO_SIZE = 4096
-_LINE_MEMO: dict[str, tuple[str, tuple[str, object], int]] = {}  # line -> _wanted_line(line)
+#: A wanted header's stripped value and what correlation derives from it (:data:`_DERIVE`:
+#: a str, a (CSeq number, method) pair or None, so typed Any).
+Header = tuple[str, Any]
+_LINE_MEMO: dict[str, tuple[str, Header, int]] = {}  # line -> _wanted_line(line)
 _UNWANTED = ("", ("", None), 0)
 _START_MEMO: dict[str, tuple[str, str | None, int | None, str | None]] = {}  # _read_start_line
 #: Headers reported under their conventional spelling whatever the case or compact form
@@ -178,10 +182,10 @@ def _header_list(lines: list[str]) -> list[tuple[str, str]]:
     return headers
 
 
-def _wanted(headers: list[tuple[str, str]]) -> tuple[dict[str, tuple[str, object]], int]:
+def _wanted(headers: list[tuple[str, str]]) -> tuple[dict[str, Header], int]:
     """(value, :data:`_DERIVE` of it) of the first of each wanted header, and how many
     Via values there are."""
-    first: dict[str, tuple[str, object]] = {}
+    first: dict[str, Header] = {}
     vias = 0
     for name, value in headers:
         key = _name(name)[0]
@@ -193,11 +197,11 @@ def _wanted(headers: list[tuple[str, str]]) -> tuple[dict[str, tuple[str, object
     return first, vias
 
 
-def _wanted_unfolded(lines: list[str]) -> tuple[dict[str, tuple[str, object]], int]:
+def _wanted_unfolded(lines: list[str]) -> tuple[dict[str, Header], int]:
     """:func:`_wanted` of ``_header_list(lines)`` when no line is a continuation: each
     line is one header on its own, read through :data:`_LINE_MEMO` (lines repeat byte
     for byte within a call)."""
-    first: dict[str, str] = {}
+    first: dict[str, Header] = {}
     vias = 0
     memo = _LINE_MEMO
     for line in lines[1:]:
@@ -216,7 +220,7 @@ def _wanted_unfolded(lines: list[str]) -> tuple[dict[str, tuple[str, object]], i
     return first, vias
 
 
-def _wanted_line(line: str) -> tuple[str, tuple[str, object], int]:
+def _wanted_line(line: str) -> tuple[str, Header, int]:
     """(key, (stripped value, what correlation derives from it), Via values) of a wanted
     header line, else ("", ("", None), 0)."""
     raw, colon, value = line.partition(":")
@@ -232,7 +236,7 @@ def _via_values(value: str) -> int:
     return len(split_list(value)) if '"' in value else value.count(",") + 1
 
 
-def _correlation(msg: LenientMessage, first: dict[str, tuple[str, object]]) -> None:
+def _correlation(msg: LenientMessage, first: dict[str, Header]) -> None:
     """Call-ID, CSeq, tags, top branch and media type from the first header values
     (derived once per distinct value, see :data:`_DERIVE`)."""
     get = first.get
@@ -251,7 +255,7 @@ def _correlation(msg: LenientMessage, first: dict[str, tuple[str, object]]) -> N
 _NONE = ("", None)  # a header absent: no value, nothing derived
 
 
-def _first(first: dict[str, tuple[str, object]], key: str):
+def _first(first: dict[str, Header], key: str):
     found = first.get(key)
     return found[1] if found is not None else None
 

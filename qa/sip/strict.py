@@ -465,10 +465,10 @@ class _Checker:
             if len(_START_MEMO) >= _LINE_MEMO_SIZE:
                 _START_MEMO.clear()
             _START_MEMO[line] = found
-        self.is_request, self.method, problems = found
-        if problems:
+        self.is_request, self.method, seen = found
+        if seen:
             self.problems += [Problem(off + at, rule, reason, severity)
-                              for at, rule, reason, severity in problems]
+                              for at, rule, reason, severity in seen]
 
     def _check_start_line(self, line: str, off: int) -> None:
         if line[:4].upper() == "SIP/":
@@ -477,9 +477,10 @@ class _Checker:
         self.is_request = True
         parts = line.split(" ")
         if len(parts) != 3 or "" in parts or "\t" in line:
-            parts = self._request_line_whitespace(line, off)
-            if parts is None:
+            fixed = self._request_line_whitespace(line, off)
+            if fixed is None:
                 return
+            parts = fixed
         method, uri, version = parts
         if not _RE_TOKEN.fullmatch(method):
             self.err(off, "sip.start-line", f"bad Method {method!r} (RFC 3261 §25.1 token)")
