@@ -162,6 +162,36 @@ class ResourcesFile(_Strict):
         return self
 
 
+class AlertsFile(_Strict):
+    """Where alerts go (``qa.alerts``): any of a Slack-compatible webhook (its URL is a
+    secret: name the environment variable holding it), Alertmanager's v2 API, a command."""
+
+    webhook_env: EnvVar | None = None
+    alertmanager: HttpUrl | None = None
+    command: Annotated[list[Nonblank], Field(min_length=1)] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> "AlertsFile":
+        if self.webhook_env is None and self.alertmanager is None and self.command is None:
+            raise ValueError("give webhook_env, alertmanager or command (alerts need somewhere to go)")
+        return self
+
+
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class GateFile(_Strict):
+    """What ``voipqa gate`` runs and the limits of its deploy decision (``qa.gate``)."""
+
+    suites: list[Path] = []                 # default robot_suites/ (relative to this file)
+    include: list[Tag] = []                 # tags of the cases to run; default every case
+    exclude: list[Tag] = []
+    profile: Nonblank | None = "gate"       # a load profile name or path; null: no load step
+    failed_cases_max: Annotated[int, Field(ge=0)] = 0
+    malformed_sip_max: Annotated[int, Field(ge=0)] = 0
+
+
 class EnvironmentFile(_Strict):
     """``environments/<name>.yaml``; see environments/example-staging.yaml for each field."""
 
@@ -173,6 +203,8 @@ class EnvironmentFile(_Strict):
     thresholds: ThresholdsFile = ThresholdsFile()
     numbers: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], Number] = {}
     resources: ResourcesFile | None = None
+    gate: GateFile = GateFile()
+    alerts: AlertsFile | None = None
 
     @field_validator("accounts")
     @classmethod

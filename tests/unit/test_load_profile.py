@@ -21,7 +21,7 @@ from qa.load.profile import (Capture, ConstantRate, Criteria, Destination, Gener
                              load_profile, parse_duration, parse_profile)
 from qa.load.shape import Plateau
 
-SHIPPED = ["ceiling", "load", "soak", "spike", "stress"]
+SHIPPED = ["ceiling", "load", "soak", "spike", "stress"]   # one per kind, each documenting every field
 MODELS = (LoadProfile, ScenarioSpec, Destination, ConstantRate, RampRate, StepRate, SpikeRate, Stage, StagesRate,
           Criteria, Percentiles, Generator, Capture, Resources, Judging)
 
@@ -237,7 +237,7 @@ def test_an_unknown_profile_lists_the_available_names(here):
     with pytest.raises(BadInput) as info:
         load_profile("nope")
     assert str(info.value) == (f"unknown profile 'nope': no profiles/nope.yaml here or in {paths.ROOT / 'profiles'} "
-                               f"(available: {', '.join(sorted([*SHIPPED, 'mine']))})")
+                               f"(available: {', '.join(sorted([*SHIPPED, 'gate', 'mine']))})")
     assert info.value.exit_code == 2
 
 
@@ -416,3 +416,12 @@ def test_resources_are_optional_and_reachable_from_the_environment(tmp_path, mon
 ])
 def test_each_resources_problem_is_one_line(tmp_path, monkeypatch, resources, expected):
     assert env_problem(tmp_path, monkeypatch, resources).startswith(expected)
+
+
+def test_the_gate_profile_is_short_and_judges_calls_and_cdrs():
+    """voipqa gate's load step: a deploy decision waits for it, so it is short, and it
+    blocks on what a customer notices (unanswered calls, slow setup, unbilled calls)."""
+    gate = load_profile("gate")
+    assert gate.kind == "load" and gate.shape().duration_s <= 30
+    assert gate.criteria.asr_min >= 0.99 and gate.criteria.cdr_loss_pct_max == 0
+    assert gate.criteria.setup_ms.p95 is not None

@@ -31,7 +31,7 @@ def _lint(*files: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_workflows_we_expect_exist():
-    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly-soak.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly-soak.yml", "staging-gate.yml"}
 
 
 def test_every_workflow_passes_actionlint():
@@ -62,3 +62,14 @@ def test_pull_requests_run_what_ci_runs():
     runs = [s.get("run", "") for job in doc["jobs"].values() for s in job["steps"]]
     assert any(r.startswith("bash .ci/run") for r in runs)
     assert any("voipqa run robot_suites/" in r for r in runs)
+
+
+def test_the_staging_gate_runs_voipqa_gate_and_gives_its_decision_to_a_caller():
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "staging-gate.yml").read_text())
+    triggers = doc[True] if True in doc else doc["on"]   # YAML 1.1 reads `on:` as true
+    assert {"workflow_dispatch", "workflow_call"} <= set(triggers)
+    assert triggers["workflow_call"]["outputs"]["decision"]
+    job = doc["jobs"]["gate"]
+    assert job["environment"] == "staging"
+    assert any(".venv/bin/voipqa gate" in s.get("run", "") for s in job["steps"])
+    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in job["steps"])
