@@ -38,8 +38,8 @@ from typing import Literal
 from qa.config import AlertsFile, GateFile, ThresholdsFile
 from qa.errors import BadInput
 
-__all__ = ["Check", "GatePlan", "GateResult", "Stop", "cases_check", "decide", "gate_settings", "plan_gate",
-           "run_gate", "voipqa_child"]
+__all__ = ["Check", "GatePlan", "GateResult", "Stop", "cases_check", "decide", "gate_settings", "load_check",
+           "plan_gate", "run_gate", "voipqa_child"]
 
 Echo = Callable[[str], None]
 Status = Literal["pass", "fail", "skipped"]
@@ -58,6 +58,7 @@ class Check:
     limit: object
     evidence: list[str] = field(default_factory=list)
     detail: str = ""
+    counts: dict[str, int] = field(default_factory=dict)   # e.g. the load's error responses by code
 
 
 @dataclass
@@ -327,16 +328,24 @@ def _load(plan: GatePlan, stop: Stop, env: dict[str, str], echo: Echo) -> list[C
     out = plan.output / "load"
     echo(f"gate: short load ({plan.profile}) -> {out}")
     code = voipqa_child(["load", "run", str(plan.profile), "--env", plan.env, "--output", str(out)], stop, env)
+    return [load_check(out, code)]
+
+
+def load_check(out: Path, code: int) -> Check:
+    """The load run in ``out`` (exit ``code``) judged by its own criteria (``load.json``,
+    docs/load-json.md); ``counts`` holds its 4xx/5xx/6xx final responses by code."""
     evidence = ["load/load.html", "load/load.json"]
     try:
         report = json.loads((out / "load.json").read_text())
     except (OSError, ValueError):
-        return [Check("load", "fail", None, "pass", evidence, f"voipqa load run wrote no load.json (exit {code})")]
+        return Check("load", "fail", None, "pass", evidence, f"voipqa load run wrote no load.json (exit {code})")
     reasons = report.get("reasons") or []
     calls = report.get("calls") or {}
+    errors = {str(k): int(n) for k, n in (calls.get("by_code") or {}).items()
+              if str(k).isdigit() and 400 <= int(k) <= 699 and n}
     detail = "; ".join(reasons[:3]) or f"{calls.get('completed', '?')} calls, every criterion held"
-    return [Check("load", "pass" if report.get("verdict") == "pass" else "fail", report.get("verdict"), "pass",
-                  evidence, detail)]
+    return Check("load", "pass" if report.get("verdict") == "pass" else "fail", report.get("verdict"), "pass",
+                 evidence, detail, errors)
 
 
 def _alert(plan: GatePlan, result: GateResult, echo: Echo) -> list[dict[str, object]]:
@@ -353,6 +362,13 @@ def _alert(plan: GatePlan, result: GateResult, echo: Echo) -> list[dict[str, obj
         alerts.append(Alert("VoipqaMalformedSip", f"{check.value} malformed SIP/SDP messages on the wire",
                             plan.env, severity="warning", details={"rules": check.detail},
                             link=str((plan.output / check.evidence[0]).resolve()) if check.evidence else ""))
+    load = next((c for c in failed if c.name == "load" and c.counts), None)
+    if load is not None:
+        total = sum(load.counts.values())
+        codes = ", ".join(f"{code} x{n}" for code, n in sorted(load.counts.items()))
+        alerts.append(Alert("VoipqaErrorResponses", f"{total} calls of the gate's load ended 4xx/5xx/6xx: {codes}",
+                            plan.env, details=dict(load.counts),
+                            link=str((plan.output / "load" / "load.html").resolve())))
     sent: list[dict[str, object]] = []
     for alert in alerts:
         for delivery in send(alert, plan.alerts, plan.mask):

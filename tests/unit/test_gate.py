@@ -3,10 +3,16 @@ before any lab or case starts (the lab runs are in tests/integration/test_gate.p
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from qa.cli import main
-from qa.gate import Check, decide
+from qa.config import AlertsFile, GateFile, ThresholdsFile
+from qa.gate import Check, GatePlan, GateResult, _alert, decide, load_check
+
+from tests.receiver import http_receiver
 
 
 def _c(status: str, name: str = "functional") -> Check:
@@ -65,3 +71,40 @@ def test_a_gate_suite_that_does_not_exist_is_bad_input(tmp_path, capsys):
     config.write_text("gate:\n  suites: [no-such-suite.robot]\n")
     assert "no-such-suite.robot" in _one_line_exit_2(capsys, ["gate", "--config", str(config), "--output",
                                                                str(tmp_path / "g")])
+
+
+def _load_json(out, verdict: str, by_code: dict, reasons: list[str]) -> None:
+    out.mkdir(parents=True)
+    (out / "load.json").write_text(json.dumps({"verdict": verdict, "reasons": reasons,
+                                               "calls": {"completed": sum(by_code.values()), "by_code": by_code}}))
+
+
+def test_the_load_check_is_the_load_runs_own_verdict_with_its_error_responses(tmp_path):
+    _load_json(tmp_path / "ok", "pass", {"200": 300}, [])
+    ok = load_check(tmp_path / "ok", 0)
+    assert (ok.status, ok.counts, ok.detail) == ("pass", {}, "300 calls, every criterion held")
+    _load_json(tmp_path / "bad", "fail", {"200": 250, "503": 40, "480": 7, "timeout": 3},
+               ["ASR 0.83 < 0.99", "failed 16.7 % > 1 %"])
+    bad = load_check(tmp_path / "bad", 1)
+    assert bad.status == "fail" and bad.counts == {"503": 40, "480": 7}
+    assert bad.detail == "ASR 0.83 < 0.99; failed 16.7 % > 1 %"
+    missing = load_check(tmp_path / "none", 2)
+    assert missing.status == "fail" and "no load.json (exit 2)" in missing.detail
+
+
+def test_a_blocked_gate_sends_one_alert_per_source(tmp_path):
+    plan = GatePlan(env="staging", output=tmp_path, suites=[], include=[], exclude=[], profile="gate",
+                    gate=GateFile(), thresholds=ThresholdsFile(), alerts=None, has_cdr=True)
+    checks = [Check("functional", "pass", 0, 0), Check("malformed_sip", "fail", 3, 0, ["functional/capture.pcapng"],
+                                                         "sip.header.syntax x3"),
+              Check("load", "fail", "fail", "pass", [], "ASR 0.83 < 0.99", {"503": 40})]
+    result = GateResult("block", "staging", "now", 1.0, checks)
+    with http_receiver() as rx:
+        plan = dataclasses.replace(plan, alerts=AlertsFile(alertmanager=rx.url))
+        sent = _alert(plan, result, lambda line: None)
+    names = [body[0]["labels"]["alertname"] for body in rx.bodies("/api/v2/alerts")]
+    assert names == ["VoipqaGateBlocked", "VoipqaMalformedSip", "VoipqaErrorResponses"]
+    assert all(s["ok"] for s in sent) and len(sent) == 3
+    bodies = rx.bodies("/api/v2/alerts")
+    assert bodies[0][0]["annotations"]["summary"] == "blocked: malformed_sip 3 > 0, load fail"
+    assert bodies[2][0]["annotations"]["summary"] == "40 calls of the gate's load ended 4xx/5xx/6xx: 503 x40"
