@@ -25,14 +25,14 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
 from qa.config import AlertsFile
 
-__all__ = ["Alert", "Delivery", "KINDS", "send"]
+__all__ = ["Alert", "Delivery", "KINDS", "error_responses", "load_alerts", "send"]
 
 #: alertname -> what raises it.
 KINDS = {
@@ -148,3 +148,29 @@ def _command(argv: Sequence[str], alert: Alert, timeout: float) -> Delivery:
         last = (done.stderr.strip().splitlines() or [""])[-1]
         return Delivery("command", False, f"{argv[0]}: exit {done.returncode} {last}".rstrip())
     return Delivery("command", True, f"{argv[0]}: exit 0")
+
+
+def error_responses(by_code: Mapping[str, object]) -> dict[str, int]:
+    """The 4xx/5xx/6xx final responses of a load run's ``calls.by_code`` (docs/load-json.md;
+    the other keys are 2xx, ``0`` for no answer and SIPp's abort reasons)."""
+    return {str(code): int(n) for code, n in by_code.items()  # type: ignore[call-overload]
+            if str(code).isdigit() and 400 <= int(code) <= 699 and n}
+
+
+def load_alerts(result: Mapping[str, object], link: str) -> list[Alert]:
+    """What a failed load or soak run (its ``load.json``) tells: ``VoipqaSoakFailed`` with the
+    reasons, and ``VoipqaErrorResponses`` when calls ended 4xx/5xx/6xx. None for a pass."""
+    if result.get("verdict") != "fail":
+        return []
+    env = str(result.get("environment") or "?")
+    reasons = [str(r) for r in result.get("reasons") or []]  # type: ignore[attr-defined]
+    calls = result.get("calls") or {}
+    what = f"{result.get('kind', 'load')} run {result.get('profile', '?')}"
+    alerts = [Alert("VoipqaSoakFailed", f"{what} failed: {reasons[0] if reasons else 'a criterion broke'}", env,
+                    details={f"reason {i + 1}": r for i, r in enumerate(reasons[:5])}, link=link)]
+    errors = error_responses(calls.get("by_code") or {})  # type: ignore[union-attr]
+    if errors:
+        codes = ", ".join(f"{code} x{n}" for code, n in sorted(errors.items()))
+        alerts.append(Alert("VoipqaErrorResponses", f"{sum(errors.values())} calls of the {what} ended "
+                            f"4xx/5xx/6xx: {codes}", env, details=dict(errors), link=link))
+    return alerts

@@ -341,8 +341,9 @@ def load_check(out: Path, code: int) -> Check:
         return Check("load", "fail", None, "pass", evidence, f"voipqa load run wrote no load.json (exit {code})")
     reasons = report.get("reasons") or []
     calls = report.get("calls") or {}
-    errors = {str(k): int(n) for k, n in (calls.get("by_code") or {}).items()
-              if str(k).isdigit() and 400 <= int(k) <= 699 and n}
+    from qa.alerts import error_responses  # noqa: PLC0415
+
+    errors = error_responses(calls.get("by_code") or {})
     detail = "; ".join(reasons[:3]) or f"{calls.get('completed', '?')} calls, every criterion held"
     return Check("load", "pass" if report.get("verdict") == "pass" else "fail", report.get("verdict"), "pass",
                  evidence, detail, errors)

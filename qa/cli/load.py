@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
                    help="address the Locust master listens on for workers (default 127.0.0.1)")
     p.add_argument("--master-port", type=int, help="port for the workers (default: a free one)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="YAML with an alerts: section overriding the environment's (the lab has no file)")
     p.add_argument("--web-ui", action="store_true", help="also serve Locust's web UI on 127.0.0.1:8089")
     p.add_argument("--output", help="run directory (default results/load/PROFILE-TIME)")
     p.set_defaults(func=cmd_run)
@@ -65,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             duration = parse_duration(args.duration)
         except ValueError as exc:
             raise BadInput(f"--duration {args.duration}: {exc}") from None
+    alerts, mask = _alerts(args.env, args.config)
     req = LoadRequest(profile=args.profile, env=args.env, rate=args.rate, duration=duration, workers=args.workers,
                       expect_workers=args.expect_workers, output=Path(args.output) if args.output else None,
                       master_bind=args.master_bind, master_port=args.master_port, web_ui=args.web_ui)
@@ -77,7 +80,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         outcome = run_load(req, echo=_echo)
     print_result(outcome.result, outcome.directory)
+    if alerts is not None:
+        from qa.alerts import load_alerts, send
+
+        for alert in load_alerts(outcome.result, str((outcome.directory / "load.html").resolve())):
+            for delivery in send(alert, alerts, mask):
+                _echo(f"alert {alert.name} via {delivery.channel}: {delivery.detail}")
     return outcome.exit_code
+
+
+def _alerts(env: str | None, config: Path | None):  # noqa: ANN202 - (AlertsFile | None, mask)
+    """Where a failed run is told: the environment file's ``alerts:``, or ``--config``'s;
+    read before the run, so a bad file is exit 2 before any call."""
+    if env in (None, "lab", "loopback") and config is None:
+        return None, lambda text: text
+    from qa.gate import gate_settings
+
+    settings = gate_settings("lab" if env in (None, "loopback") else env, config)
+    return settings["alerts"], settings["mask"]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from qa.alerts import KINDS, Alert, send
+from qa.alerts import KINDS, Alert, error_responses, load_alerts, send
 from qa.config import AlertsFile
 from qa.errors import ConfigError
 from qa.validation import validate_file
@@ -101,3 +101,31 @@ def test_a_bad_alerts_section_is_one_line_naming_the_field(data, message):
     with pytest.raises(ConfigError, match=message) as info:
         validate_file(AlertsFile, data, "env.yaml")
     assert "\n" not in str(info.value) and str(info.value).startswith("env.yaml")
+
+
+def _load_result(verdict: str, by_code: dict) -> dict:
+    return {"verdict": verdict, "environment": "staging", "kind": "soak", "profile": "soak",
+            "reasons": ["platform.rss_mb grows 41 MB/h > 10 MB/h"] if verdict == "fail" else [],
+            "calls": {"by_code": by_code}}
+
+
+def test_a_failed_soak_alerts_with_its_reason_and_its_error_responses():
+    assert load_alerts(_load_result("pass", {"200": 10}), "x") == []
+    only = load_alerts(_load_result("fail", {"200": 10, "0": 2, "timeout": 1}), "/r/load.html")
+    assert [a.name for a in only] == ["VoipqaSoakFailed"]
+    assert only[0].summary == "soak run soak failed: platform.rss_mb grows 41 MB/h > 10 MB/h"
+    both = load_alerts(_load_result("fail", {"200": 10, "503": 7, "486": 1}), "/r/load.html")
+    assert [a.name for a in both] == ["VoipqaSoakFailed", "VoipqaErrorResponses"]
+    assert both[1].details == {"503": 7, "486": 1} and "486 x1, 503 x7" in both[1].summary
+    assert error_responses({"200": 5, "404": 0, "603": 2, "unfinished": 3}) == {"603": 2}
+
+
+def test_load_run_reads_its_alerts_config_before_any_call(tmp_path, capsys):
+    from qa.cli import main
+
+    config = tmp_path / "alerts.yaml"
+    config.write_text("alerts:\n  alertmanager: nope\n")
+    assert main(["load", "run", "load", "--config", str(config), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(config) in err and "alerts.alertmanager" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
