@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # voipqa runner image (DESIGN §2, docker backend): SIPp customers, capture, reports —
 # `voipqa run --env docker` against the compose network. Also the capture sidecar's image
 # (dumpcap). The Debian packages are ./bootstrap's DEB_PACKAGES (a test keeps them in step).
@@ -24,11 +23,15 @@ RUN echo "wireshark-common wireshark-common/install-setuid boolean true" | debco
 
 # the package is installed editable, as ./bootstrap does: voipqa finds sipp/, lab/,
 # carriers/ and robot_suites/ next to qa/ (qa/paths.py)
+# PIP_OPTIONS: where pip finds packages; empty = PyPI. ./bootstrap --docker passes
+# "--no-index --find-links /opt/voipqa/.wheelhouse" (made on the host: a build on a machine
+# whose TLS proxy certificate the image lacks cannot reach PyPI itself).
+ARG PIP_OPTIONS=""
 WORKDIR /opt/voipqa
 COPY . /opt/voipqa
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/python -m pip install --no-cache-dir -q --upgrade pip \
- && /opt/venv/bin/python -m pip install --no-cache-dir -q -e '/opt/voipqa[test]' \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS --upgrade pip \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS -e '/opt/voipqa[test]' \
  && /opt/venv/bin/voipqa --version
 
 RUN useradd --uid 10001 --user-group --groups wireshark --home-dir /opt/voipqa --no-create-home voipqa \

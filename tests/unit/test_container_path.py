@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import os
 import json
 import re
 import shutil
@@ -699,3 +700,31 @@ def test_up_reports_a_service_that_exits():
     fake.containers.create = create
     with pytest.raises(VoipqaError, match="platform exited with code 2: lab-entrypoint: kamailio -c rejected"):
         dockerlab.up(COMPOSE, client=fake, environ=SECRETS, build=False, wait_s=5)
+
+
+# -- ./bootstrap --docker ------------------------------------------------------------------------
+def test_bootstrap_docker_without_root_is_one_line_and_exit_2():
+    """Where the engine cannot be installed (no root): one line, exit 2, nothing done."""
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to run the script as an unprivileged user")
+    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "bash",
+                           str(ROOT / "docker" / "bootstrap-docker.sh")], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("bootstrap --docker: needs root (it installs and starts the Docker engine; "
+                                   "rootless Docker is not supported)")
+
+
+def test_bootstrap_refuses_an_unknown_option():
+    done = subprocess.run([str(ROOT / "bootstrap"), "--dockr"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "unknown option --dockr" in done.stderr and done.stdout == ""
+
+
+def test_images_install_python_packages_from_the_wheelhouse_the_bootstrap_passes():
+    script = (ROOT / "docker" / "bootstrap-docker.sh").read_text()
+    assert '--build-arg PIP_OPTIONS="--no-index --find-links /opt/voipqa/.wheelhouse"' in script
+    for role, path in DOCKERFILES.items():
+        text = path.read_text()
+        assert "# syntax=" not in text, f"{role}: BuildKit would fetch a frontend image from a registry"
+        assert 'ARG PIP_OPTIONS=""' in text and text.count("$PIP_OPTIONS") == 2, role
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".wheelhouse" not in ignored and "qa/_compiled" in ignored  # the host's .so never enters an image
