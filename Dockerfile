@@ -19,7 +19,11 @@ RUN echo "wireshark-common wireshark-common/install-setuid boolean true" | debco
       sqlite3 openssl \
       python3-venv \
       python3 ca-certificates libcap2-bin \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && setcap cap_net_raw+ep /usr/bin/sipp
+# SIPp plays the customers' RTP (rtp_stream, pcap_play) through a raw socket: without the
+# file capability the non-root runner's SIPp stops at the answer ("Can't create raw IPv4
+# socket"), no media and no BYE (the container needs cap_add NET_RAW for it to take effect)
 
 # the package is installed editable, as ./bootstrap does: voipqa finds sipp/, lab/,
 # carriers/ and robot_suites/ next to qa/ (qa/paths.py)

@@ -1,7 +1,8 @@
 """The container images (./bootstrap --docker) as the platform under test: Kamailio,
 rtpengine and two carriers as host-network containers, each role on its own loopback
-address, pass the smoke suite with the four witnesses joined (the customers' SIPp runs on
-the host; the platform's CDR database and the carriers' CDR files are bind mounts).
+address, pass the smoke suite with the four witnesses joined, once with the customers'
+SIPp on the host and once with them in the runner container (the containerized customer
+simulators). The platform's CDR database and the carriers' CDR files are bind mounts.
 
 Needs a Docker engine and the images: with ``VOIPQA_REQUIRE_DOCKER=1`` their absence
 fails; elsewhere the test is skipped with the reason (the native path never needs Docker).
@@ -14,6 +15,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from qa.paths import ROOT
 from tests.integration.cli import voipqa
 
 pytestmark = pytest.mark.integration
-IMAGES = ("voipqa/lab:0.1.0", "voipqa/carrier:0.1.0")
+IMAGES = ("voipqa/lab:0.1.0", "voipqa/carrier:0.1.0", "voipqa/runner:0.1.0")
 USERS = [f"10{n:02d}" for n in range(1, 11)]
 
 
@@ -49,12 +51,22 @@ def _require_engine() -> None:
     pytest.skip(f"{problem}: run ./bootstrap --docker for the container path")
 
 
-def test_host_network_containers_pass_the_smoke_suite_with_every_witness(tmp_path):
+@pytest.fixture
+def shared():
+    """A directory the containers' user (uid 10001) can reach: pytest's own is root's only."""
+    path = Path(tempfile.mkdtemp(prefix="voipqa-docker-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_host_network_containers_pass_the_smoke_suite_with_every_witness(shared):
     _require_engine()
+    tmp_path = shared
     base = random.randrange(40, 200, 4)                 # 127.0.0.B platform, B+1/B+2 carriers
     host, carriers = f"127.0.0.{base}", {"carrier-a": f"127.0.0.{base + 1}", "carrier-b": f"127.0.0.{base + 2}"}
-    run, cdr = tmp_path / "lab", tmp_path / "carriers"
-    for d in (run, cdr):
+    run, cdr, out_runner = tmp_path / "lab", tmp_path / "carriers", tmp_path / "out-runner"
+    for d in (run, cdr, out_runner):
         d.mkdir()
         d.chmod(0o777)                                   # the images run as uid 10001
     secrets = {f"VOIPQA_PW_{u}": f"pw-{u}-{os.getpid()}" for u in USERS}
@@ -85,14 +97,23 @@ def test_host_network_containers_pass_the_smoke_suite_with_every_witness(tmp_pat
         env["cdr"]["dsn"] = f"sqlite:///{run / 'lab.db'}"
         env_file = tmp_path / "docker-host.yaml"
         env_file.write_text(yaml.safe_dump(env))
+        env_file.chmod(0o644)
         proc = voipqa("run", str(ROOT / "robot_suites" / "smoke.robot"), "--env", str(env_file),
                       "--output", str(tmp_path / "out"), lab_dir=tmp_path / "no-native-lab", env=secrets)
+        # the customers in the runner image: SIPp needs NET_RAW for its RTP, dumpcap to capture
+        runner = _docker("run", "--rm", f"--name={name}-runner", "--network", "host", "--cap-add", "NET_RAW",
+                         "--cap-add", "NET_ADMIN", *pw, "-v", f"{tmp_path}:{tmp_path}", "voipqa/runner:0.1.0",
+                         "voipqa", "run", "robot_suites/smoke.robot", "--env", str(env_file),
+                         "--output", str(out_runner), check=False)
     finally:
         if started:
             _docker("rm", "-f", *started, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1500:]
     assert "4 passed, 0 failed" in proc.stdout and "wire witness: 4 calls found" in proc.stdout
-    assert (cdr / "carrier-a.jsonl").read_text().strip() or (cdr / "carrier-b.jsonl").read_text().strip()
+    assert runner.returncode == 0, runner.stdout[-3000:] + runner.stderr[-1500:]
+    assert "4 passed, 0 failed" in runner.stdout and "wire witness: 4 calls found" in runner.stdout
+    answered = [line for n in carriers for line in (cdr / f"{n}.jsonl").read_text().splitlines()]
+    assert len(answered) == 2                            # one answered call per run reached a carrier
     leftovers = _docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}").stdout.split()
     assert leftovers == []
 

@@ -726,5 +726,6 @@ def test_images_install_python_packages_from_the_wheelhouse_the_bootstrap_passes
         text = path.read_text()
         assert "# syntax=" not in text, f"{role}: BuildKit would fetch a frontend image from a registry"
         assert 'ARG PIP_OPTIONS=""' in text and text.count("$PIP_OPTIONS") == 2, role
+    assert "setcap cap_net_raw+ep /usr/bin/sipp" in DOCKERFILES["runner"].read_text()  # SIPp's RTP as non-root
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".wheelhouse" not in ignored and "qa/_compiled" in ignored  # the host's .so never enters an image
