@@ -31,7 +31,7 @@ def _lint(*files: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_workflows_we_expect_exist():
-    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly-soak.yml", "staging-gate.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly-soak.yml", "staging-gate.yml", "containers.yml"}
 
 
 def test_every_workflow_passes_actionlint():
