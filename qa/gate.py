@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -38,7 +38,7 @@ from typing import Literal
 from qa.config import AlertsFile, GateFile, ThresholdsFile
 from qa.errors import BadInput
 
-__all__ = ["Check", "GatePlan", "GateResult", "Stop", "cases_check", "decide", "gate_settings", "load_check",
+__all__ = ["Check", "GatePlan", "GateResult", "GateSettings", "Stop", "cases_check", "decide", "gate_settings", "load_check",
            "plan_gate", "run_gate", "voipqa_child"]
 
 Echo = Callable[[str], None]
@@ -108,9 +108,8 @@ def plan_gate(env: str | None, output: Path, include: list[str] | None, exclude:
 
     name = env or "lab"
     settings = gate_settings(name, config)
-    gate: GateFile = settings["gate"]
-    base = settings["base"]
-    suites = [p if p.is_absolute() else base / p for p in gate.suites]
+    gate = settings.gate
+    suites = [p if p.is_absolute() else settings.base / p for p in gate.suites]
     resolve_suites([str(p) for p in suites])
     chosen = None if no_load else (profile or gate.profile)
     if chosen:
@@ -120,29 +119,43 @@ def plan_gate(env: str | None, output: Path, include: list[str] | None, exclude:
     check_output(output)
     return GatePlan(env=name, output=output, suites=suites, include=list(include or gate.include),
                     exclude=list(exclude or gate.exclude), profile=chosen, gate=gate,
-                    thresholds=settings["thresholds"], alerts=settings["alerts"],
-                    has_cdr=settings["has_cdr"], mask=settings["mask"])
+                    thresholds=settings.thresholds, alerts=settings.alerts,
+                    has_cdr=settings.has_cdr, mask=settings.mask)
 
 
-def gate_settings(name: str, config: Path | None) -> dict[str, object]:
-    """The gate's settings: the environment file's, or for the lab the defaults; a
-    ``--config`` file (``gate:``, ``thresholds:``, ``alerts:``) overrides either."""
+@dataclass(frozen=True)
+class GateSettings:
+    """What the gate, the monitor and a load run's alerts read from an environment: its
+    ``gate:``, ``thresholds:`` and ``alerts:`` (the lab's are the defaults), whether it
+    names a CDR source, the directory its relative paths start from, and its mask."""
+
+    gate: GateFile = field(default_factory=GateFile)
+    thresholds: ThresholdsFile = field(default_factory=ThresholdsFile)
+    alerts: AlertsFile | None = None
+    has_cdr: bool = True
+    base: Path = field(default_factory=Path.cwd)
+    mask: Callable[[str], str] = lambda text: text
+
+
+def gate_settings(name: str, config: Path | None) -> GateSettings:
+    """The environment's settings (for the lab the defaults); each section a ``--config``
+    file holds (``gate:``, ``thresholds:``, ``alerts:``) replaces the environment's, the
+    others stay the environment's."""
     from qa.config import find_environment  # noqa: PLC0415
     from qa.environments import environment_from_file  # noqa: PLC0415
 
-    out: dict[str, object] = {"gate": GateFile(), "thresholds": ThresholdsFile(), "alerts": None,
-                              "has_cdr": True, "base": Path.cwd(), "mask": lambda text: text}
+    settings = GateSettings()
     if name != "lab":
         env = environment_from_file(find_environment(name))
         assert env.settings is not None and env.path is not None
-        out.update(gate=env.settings.gate, thresholds=env.settings.thresholds, alerts=env.settings.alerts,
-                   has_cdr=env.cdr is not None, base=env.path.parent, mask=env.mask)
+        settings = GateSettings(env.settings.gate, env.settings.thresholds, env.settings.alerts,
+                                has_cdr=env.cdr is not None, base=env.path.parent, mask=env.mask)
     if config is not None:
-        out.update(_config_file(config))
-    return out
+        settings = _with_config_file(settings, config)
+    return settings
 
 
-def _config_file(path: Path) -> dict[str, object]:
+def _with_config_file(settings: GateSettings, path: Path) -> GateSettings:
     from qa.validation import FileModel, load_yaml_mapping, validate_file  # noqa: PLC0415
 
     class GateConfig(FileModel):
@@ -153,8 +166,10 @@ def _config_file(path: Path) -> dict[str, object]:
     if not path.is_file():
         raise BadInput(f"--config {path}: no such file")
     parsed = validate_file(GateConfig, load_yaml_mapping(path, "gate:, thresholds:, alerts:"), path)
-    return {"gate": parsed.gate, "thresholds": parsed.thresholds, "alerts": parsed.alerts,
-            "base": path.parent}
+    given = {name: getattr(parsed, name) for name in parsed.model_fields_set}
+    if "gate" in given:  # the file's suites are relative to the file
+        return replace(settings, base=path.parent, **given)
+    return replace(settings, **given)
 
 
 # -- running ------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def _alerts(env: str | None, config: Path | None):  # noqa: ANN202 - (AlertsFile
     from qa.gate import gate_settings
 
     settings = gate_settings("lab" if env in (None, "loopback") else env, config)
-    return settings["alerts"], settings["mask"]
+    return settings.alerts, settings.mask
 
 
 def cmd_report(args: argparse.Namespace) -> int:

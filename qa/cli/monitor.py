@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace, history) -> int:  # noqa: ANN001 - qa.monitor
     settings = gate_settings(env, args.config)
     args.output.mkdir(parents=True, exist_ok=True)
     return monitor(env=env, suite=suite, include=args.include or [], every=every, count=args.count, until=until,
-                   history=history, output=args.output, alerts=settings["alerts"], mask=settings["mask"],
+                   history=history, output=args.output, alerts=settings.alerts, mask=settings.mask,
                    echo=_echo)
 
 

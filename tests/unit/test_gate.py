@@ -7,10 +7,11 @@ import dataclasses
 import json
 
 import pytest
+import yaml
 
 from qa.cli import main
 from qa.config import AlertsFile, GateFile, ThresholdsFile
-from qa.gate import Check, GatePlan, GateResult, _alert, decide, load_check
+from qa.gate import Check, GatePlan, GateResult, _alert, decide, gate_settings, load_check
 
 from tests.receiver import http_receiver
 
@@ -108,3 +109,29 @@ def test_a_blocked_gate_sends_one_alert_per_source(tmp_path):
     bodies = rx.bodies("/api/v2/alerts")
     assert bodies[0][0]["annotations"]["summary"] == "blocked: malformed_sip 3 > 0, load fail"
     assert bodies[2][0]["annotations"]["summary"] == "40 calls of the gate's load ended 4xx/5xx/6xx: 503 x40"
+
+
+def test_a_config_file_replaces_only_the_sections_it_holds(tmp_path, monkeypatch):
+    """--config with alerts only keeps the environment's gate: and thresholds:."""
+    monkeypatch.setenv("GATE_TEST_1001_PW", "x-secret-x")
+    staging = tmp_path / "envs" / "staging.yaml"
+    staging.parent.mkdir()
+    staging.write_text(yaml.safe_dump({
+        "target": {"host": "sbc.example.net", "ports": {"udp": 5060}},
+        "accounts": [{"user": "1001", "password_env": "GATE_TEST_1001_PW"}],
+        "thresholds": {"cdr_discrepancies_max": 2},
+        "gate": {"include": ["smoke", "auth"], "profile": None},
+        "alerts": {"webhook_env": "GATE_TEST_WEBHOOK"}}))
+    config = tmp_path / "alerts.yaml"
+    config.write_text("alerts:\n  command: [/bin/true]\n")
+    settings = gate_settings(str(staging), config)
+    assert settings.gate.include == ["smoke", "auth"] and settings.gate.profile is None
+    assert settings.thresholds.cdr_discrepancies_max == 2
+    assert settings.alerts is not None and settings.alerts.command == ["/bin/true"]
+    assert settings.base == staging.parent and not settings.has_cdr
+    assert settings.mask("pw x-secret-x") == "pw ******"
+    config.write_text("gate:\n  include: [smoke]\n")
+    settings = gate_settings(str(staging), config)
+    assert settings.gate.include == ["smoke"] and settings.base == tmp_path
+    assert settings.alerts is not None and settings.alerts.webhook_env == "GATE_TEST_WEBHOOK"
+    assert gate_settings("lab", None).alerts is None
