@@ -58,7 +58,7 @@ class Check:
     limit: object
     evidence: list[str] = field(default_factory=list)
     detail: str = ""
-    counts: dict[str, int] = field(default_factory=dict)   # e.g. the load's error responses by code
+    counts: dict[str, int] = field(default_factory=dict)   # cases passed/failed; the load's 4xx-6xx by code
 
 
 @dataclass
@@ -286,9 +286,11 @@ def cases_check(out: Path, code: int, limit: int, where: str = "functional") -> 
     detail = f"{summary.passed} passed, {len(failed)} failed" + (f": {', '.join(failed[:5])}" if failed else "")
     if wire:
         detail += "; a call failed on the wire (see the run's summary)"
+    counts = {"passed": summary.passed, "failed": len(failed)}
     if code not in (0, 1):
-        return Check("functional", "fail", value, limit, evidence, f"voipqa run ended with exit {code}; {detail}")
-    return Check("functional", "pass" if value <= limit else "fail", value, limit, evidence, detail)
+        return Check("functional", "fail", value, limit, evidence, f"voipqa run ended with exit {code}; {detail}",
+                     counts)
+    return Check("functional", "pass" if value <= limit else "fail", value, limit, evidence, detail, counts)
 
 
 def _malformed_check(out: Path, limit: int) -> Check:

@@ -173,19 +173,12 @@ def _one_run(env: str, suite: Path, include: list[str], output: Path, stop: Stop
         echo("monitor: run stopped by a signal: not recorded")
         return None
     check = cases_check(out, code, 0, where=out.name)
-    failed = check.value if isinstance(check.value, int) else 0
-    passed = _passed(check.detail)
     run = MonitorRun(environment=env, started=started.isoformat(timespec="seconds"),
                      duration_s=round(time.monotonic() - t0, 1), ok=check.status == "pass",
-                     passed=passed, failed=failed if check.value is not None else 0, exit_code=code,
+                     passed=check.counts.get("passed", 0), failed=check.counts.get("failed", 0), exit_code=code,
                      detail=check.detail[:2000], output=str(out))
     echo(f"monitor: {'PASS' if run.ok else 'FAIL'} {run.detail}")
     return run
-
-
-def _passed(detail: str) -> int:
-    head = detail.split(" passed", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def _alert_on_change(previous: MonitorRun | None, run: MonitorRun, alerts: AlertsFile | None, mask: Callable[[str], str],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qa.cli.output import console
+from qa.cli.output import echo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,15 +28,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from qa.gate import plan_gate, run_gate
 
     plan = plan_gate(args.env, args.output, args.include, args.exclude, args.profile, args.no_load, args.config)
-    result = run_gate(plan, echo=_echo)
-    _echo(f"\ngate {result.decision.upper()} ({plan.env}, {result.duration_s:.0f} s): {args.output / 'gate.json'}")
+    result = run_gate(plan, echo=echo)
+    echo(f"\ngate {result.decision.upper()} ({plan.env}, {result.duration_s:.0f} s): {args.output / 'gate.json'}")
     for check in result.checks:
         limit = "" if check.status == "skipped" else f" (limit {check.limit})"
-        _echo(f"  {check.status:7} {check.name:14} {check.value!s:>6}{limit}  {check.detail}")
+        echo(f"  {check.status:7} {check.name:14} {check.value!s:>6}{limit}  {check.detail}")
     if result.interrupted:
         return 130
     return 0 if result.decision == "deploy" else 1
 
-
-def _echo(line: str) -> None:
-    console.print(line, markup=False, soft_wrap=True)

@@ -17,14 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qa.cli.output import console, escape
+from qa.cli.output import console, echo, escape
 from qa.errors import BadInput
 
 
-
-def _echo(line: object) -> None:
-    """Progress from the run: names, paths and reasons printed as they are, never as markup."""
-    console.print(str(line), markup=False, soft_wrap=True)
 
 def register(sub: argparse._SubParsersAction) -> None:
     load_p = sub.add_parser("load", help="stress, load and soak runs (SIPp driven live, Locust distributed)")
@@ -75,17 +71,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         from qa.load.runner import describe_progress
 
         with console.status("starting the load ...") as status:
-            outcome = run_load(req, echo=_echo,
+            outcome = run_load(req, echo=echo,
                                progress=lambda line: status.update(describe_progress(line)))
     else:
-        outcome = run_load(req, echo=_echo)
+        outcome = run_load(req, echo=echo)
     print_result(outcome.result, outcome.directory)
     if alerts is not None:
         from qa.alerts import load_alerts, send
 
         for alert in load_alerts(outcome.result, str((outcome.directory / "load.html").resolve())):
             for delivery in send(alert, alerts, mask):
-                _echo(f"alert {alert.name} via {delivery.channel}: {delivery.detail}")
+                echo(f"alert {alert.name} via {delivery.channel}: {delivery.detail}")
     return outcome.exit_code
 
 

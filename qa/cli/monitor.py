@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qa.cli.output import console
+from qa.cli.output import echo
 from qa.errors import BadInput
 
 
@@ -63,20 +63,17 @@ def _run(args: argparse.Namespace, history) -> int:  # noqa: ANN001 - qa.monitor
     args.output.mkdir(parents=True, exist_ok=True)
     return monitor(env=env, suite=suite, include=args.include or [], every=every, count=args.count, until=until,
                    history=history, output=args.output, alerts=settings.alerts, mask=settings.mask,
-                   echo=_echo)
+                   echo=echo)
 
 
 def _status(history, env: str | None, last: int) -> int:  # noqa: ANN001
     runs = history.last(env, last)
     if not runs:
-        _echo(f"no monitor results in {history.url}" + (f" for {env}" if env else ""))
+        echo(f"no monitor results in {history.url}" + (f" for {env}" if env else ""))
         return 1
-    _echo(f"{'started':25} {'env':10} {'result':6} {'s':>6}  detail")
+    echo(f"{'started':25} {'env':10} {'result':6} {'s':>6}  detail")
     for run in runs:
-        _echo(f"{run.started:25} {run.environment:10} {'PASS' if run.ok else 'FAIL':6} {run.duration_s:>6.0f}  "
+        echo(f"{run.started:25} {run.environment:10} {'PASS' if run.ok else 'FAIL':6} {run.duration_s:>6.0f}  "
               f"{run.detail}")
     return 0 if runs[0].ok else 1
 
-
-def _echo(line: str) -> None:
-    console.print(line, markup=False, soft_wrap=True)

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["CI_WIDTH", "console", "console_width", "escape", "make_console", "plain", "verbatim"]
+__all__ = ["CI_WIDTH", "console", "console_width", "echo", "escape", "make_console", "plain", "verbatim"]
 
 #: Console width when stdout is not a terminal and ``COLUMNS`` is not set.
 CI_WIDTH = 200
@@ -76,3 +76,9 @@ def verbatim(table: Table, markup_columns: tuple[str, ...] = ()) -> Table:
 
 
 console = make_console()
+
+
+def echo(line: object) -> None:
+    """A progress line of a command: names, paths and reasons printed as they are, never
+    as markup, and never broken across lines (CI logs are grepped line by line)."""
+    console.print(str(line), markup=False, soft_wrap=True)

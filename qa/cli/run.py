@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from qa.cli.output import console, escape
+from qa.cli.output import console, echo, escape
 from qa.errors import BadInput
 
 if TYPE_CHECKING:  # imported late at run time: they load Robot
@@ -112,14 +112,14 @@ def _run(args: argparse.Namespace, stop: StopRequest, signals: _Signals) -> int:
     run.check_environment(args.env)
     items = run.select_items(sources, args.include, args.exclude, args.test)
     run.quiet_robot_console()
-    with run.lab_for_run(args.env, output, echo=_echo) as lab_dir, \
-            run.capture_for_run(lab_dir, output, echo=_echo) as capture:
+    with run.lab_for_run(args.env, output, echo=echo) as lab_dir, \
+            run.capture_for_run(lab_dir, output, echo=echo) as capture:
         signals.hard = False
         failed = run.run_suites(sources, output, items=items, env=args.env, lab_dir=lab_dir, parallel=parallel,
-                                stop=stop, echo=_echo)
-        run.keep_cdr_sources(output, args.env, lab_dir, echo=_echo)
+                                stop=stop, echo=echo)
+        run.keep_cdr_sources(output, args.env, lab_dir, echo=echo)
     if failed is None:
-        _echo("no case finished: no report written")
+        echo("no case finished: no report written")
         return EXIT_ON_SIGNAL[signal.Signals(stop.signum)]
     code = _report(output, capture, failed)
     return EXIT_ON_SIGNAL[signal.Signals(stop.signum)] if stop.requested else code
@@ -164,21 +164,16 @@ def _printable(summary: RunSummary) -> RunSummary:
     return replace(summary, cases=[row(c) for c in summary.cases])
 
 
-def _echo(line: object) -> None:
-    """Progress lines hold case names and paths: printed as they are, never as markup, and
-    never broken across lines (CI logs are grepped line by line)."""
-    console.print(str(line), markup=False, soft_wrap=True)
-
 
 def _print_wire(wire, capture) -> None:  # noqa: ANN001 - qa.cases.wire.WireResult, RunCapture
     from qa.cases.wire import key_name
 
     if not capture.files:
-        _echo(f"wire witness: capture {capture.describe()}")
+        echo(f"wire witness: capture {capture.describe()}")
         return
-    _echo(f"wire witness: {wire.calls_seen} calls found in {capture.describe()}"
+    echo(f"wire witness: {wire.calls_seen} calls found in {capture.describe()}"
           + (f"; {len(wire.failed_by_wire)} cases failed on the wire" if wire.failed_by_wire else ""))
     if wire.problem:
-        _echo(f"  {wire.problem}")
+        echo(f"  {wire.problem}")
     for key, path in wire.ladders.items():
-        _echo(f"  ladder of {key_name(key)}: {path}")
+        echo(f"  ladder of {key_name(key)}: {path}")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from qa import lab
+from qa.monitor import History
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED, ROOT
 
 from tests.integration.cli import gone, voipqa
@@ -54,6 +55,8 @@ def test_a_failing_smoke_test_alerts_once_and_its_recovery_resolves_it(tmp_path)
     rows = [line.split()[2] for line in status.stdout.splitlines()[1:]]
     assert rows == ["PASS", "FAIL", "FAIL", "PASS"]
     assert "Authenticated Call Is Answered And Billed" in status.stdout
+    counts = [(r.passed, r.failed) for r in History(db).last("lab", 4)]
+    assert counts == [(4, 0), (3, 1), (3, 1), (4, 0)]
 
 
 def test_sigterm_between_runs_ends_the_monitor_at_once(tmp_path):
