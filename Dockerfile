@@ -1,6 +1,32 @@
 # voipqa runner image (DESIGN §2, docker backend): SIPp customers, capture, reports —
 # `voipqa run --env docker` against the compose network. Also the capture sidecar's image
 # (dumpcap). The Debian packages are ./bootstrap's DEB_PACKAGES (a test keeps them in step).
+
+# stage 1, the Python environment: built apart so the wheelhouse never reaches the image.
+# PIP_OPTIONS: where pip finds packages; empty = PyPI. voipqa (compose's build args) passes
+# "--no-index --find-links /build" when ./bootstrap --docker made a wheelhouse on the host
+# (a build on a machine whose TLS proxy certificate the image lacks cannot reach PyPI).
+FROM debian:12-slim AS venv
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+ARG PIP_OPTIONS=""
+# the dependencies from pyproject.toml alone (a stub stands in for qa/), so a change to
+# voipqa's code rebuilds only the short layers after them; .wheelhous[e]: the wheelhouse's
+# files, when there is one
+COPY pyproject.toml README.md .wheelhous[e] /build/
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS --upgrade pip "setuptools>=77" wheel \
+ && mkdir /build/qa && touch /build/qa/__init__.py \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS '/build[test]' \
+ && /opt/venv/bin/python -m pip uninstall -y -q voipqa
+COPY . /opt/voipqa
+RUN rm -rf /opt/voipqa/.wheelhouse \
+ && /opt/venv/bin/python -m pip install --no-cache-dir -q --no-deps --no-build-isolation -e /opt/voipqa \
+ && /opt/venv/bin/voipqa --version
+
+# stage 2, the runner image
 FROM debian:12-slim
 
 ARG DEBIAN_FRONTEND=noninteractive
@@ -17,7 +43,6 @@ RUN echo "wireshark-common wireshark-common/install-setuid boolean true" | debco
       stunnel4 \
       kamailio-xml-modules \
       sqlite3 openssl \
-      python3-venv \
       python3 ca-certificates libcap2-bin \
  && rm -rf /var/lib/apt/lists/* \
  && setcap cap_net_raw+ep /usr/bin/sipp
@@ -27,20 +52,13 @@ RUN echo "wireshark-common wireshark-common/install-setuid boolean true" | debco
 
 # the package is installed editable, as ./bootstrap does: voipqa finds sipp/, lab/,
 # carriers/ and robot_suites/ next to qa/ (qa/paths.py)
-# PIP_OPTIONS: where pip finds packages; empty = PyPI. ./bootstrap --docker passes
-# "--no-index --find-links /opt/voipqa/.wheelhouse" (made on the host: a build on a machine
-# whose TLS proxy certificate the image lacks cannot reach PyPI itself).
-ARG PIP_OPTIONS=""
+COPY --from=venv /opt/venv /opt/venv
+COPY --from=venv /opt/voipqa /opt/voipqa
 WORKDIR /opt/voipqa
-COPY . /opt/voipqa
-RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS --upgrade pip \
- && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS -e '/opt/voipqa[test]' \
- && /opt/venv/bin/voipqa --version
 
 RUN useradd --uid 10001 --user-group --groups wireshark --home-dir /opt/voipqa --no-create-home voipqa \
- && mkdir -p /opt/voipqa/results /opt/voipqa/run/lab /opt/voipqa/run/carriers /captures \
- && chown -R voipqa:voipqa /opt/voipqa/results /opt/voipqa/run /captures \
+ && mkdir -p /opt/voipqa/results /var/lib/voipqa/lab /var/lib/voipqa/carriers /captures \
+ && chown -R voipqa:voipqa /opt/voipqa/results /var/lib/voipqa /captures \
  && chown voipqa:voipqa /opt/voipqa
 
 ENV PATH=/opt/venv/bin:$PATH \

@@ -9,7 +9,8 @@
 #   3. a wheelhouse (.wheelhouse/) of voipqa's Python dependencies, downloaded on the host,
 #      which has PyPI's certificate chain that the images lack;
 #   4. the images of docker-compose.yml: voipqa/lab, voipqa/carrier, voipqa/runner, built
-#      with the classic builder and --network host (BuildKit fetches a frontend image).
+#      by `voipqa lab build` (Compose with the classic builder: BuildKit fetches a frontend
+#      image; --network host; pip from the wheelhouse).
 # Where the engine cannot be installed or started (no root, no cgroups): one line, exit 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,14 +60,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
-for image in voipqa/lab:0.1.0=lab/Dockerfile voipqa/carrier:0.1.0=carriers/Dockerfile voipqa/runner:0.1.0=Dockerfile; do
-  tag=${image%%=*} file=${image#*=}
-  say "building $tag ($file)"
-  start=$(date +%s)
-  log=.voipqa/build-${tag//[\/:]/-}.log
-  DOCKER_BUILDKIT=0 docker build --network host -f "$file" -t "$tag" \
-    --build-arg PIP_OPTIONS="--no-index --find-links /opt/voipqa/.wheelhouse" . >"$log" 2>&1 \
-    || fail "building $tag failed (log: $log): $(grep -v '^\s*$' "$log" | tail -n 1)"
-  say "  $tag: $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}'), $(( $(date +%s) - start )) s"
-done
+# the images of docker-compose.yml, by Compose itself (cached layers reused: seconds when
+# nothing changed); log in .voipqa/build.log
+say "building the images (voipqa lab build; log: .voipqa/build.log)"
+start=$(date +%s)
+.venv/bin/voipqa lab build >.voipqa/build.log 2>&1 \
+  || fail "building the images failed (log: .voipqa/build.log): $(grep -v '^\s*$' .voipqa/build.log | tail -n 1)"
+grep '^  voipqa/' .voipqa/build.log | sed 's/^ */bootstrap --docker:   /'
+say "  built in $(( $(date +%s) - start )) s"
 say "ready ($(docker version -f '{{.Server.Version}}'))"

@@ -6,12 +6,19 @@
 # FreeSWITCH package.
 #   VOIPQA_CARRIER_NAME  this carrier's name (vars_voipqa.xml's voipqa_carrier; routes with
 #                        `carriers:` in the number plan match on it). Default carrier-c.
+#   VOIPQA_SIP_IP        the address the voipqa profile binds (SIP and RTP). Default FreeSWITCH's
+#                        own local_ip_v4; docker-compose.host.yml sets the carrier's 127.0.0.x.
 #   FREESWITCH_CONF      the configuration directory. Default /etc/freeswitch.
 set -eu
 SRC=/voipqa/freeswitch
 CONF=${FREESWITCH_CONF:-/etc/freeswitch}
 NAME=${VOIPQA_CARRIER_NAME:-carrier-c}
 
+SIP_IP=${VOIPQA_SIP_IP:-}
+
+case "$SIP_IP" in
+  *[!0-9.]*) echo "freeswitch-entrypoint: VOIPQA_SIP_IP=$SIP_IP: an IPv4 address only" >&2; exit 2 ;;
+esac
 case "$NAME" in
   *[!a-z0-9_-]*|"") echo "freeswitch-entrypoint: VOIPQA_CARRIER_NAME=$NAME: a-z, 0-9, - and _ only" >&2; exit 2 ;;
 esac
@@ -25,7 +32,11 @@ done
 # the stock profiles (internal 5060, external 5080) would fight for voipqa's port 5080
 mkdir -p "$CONF/sip_profiles" "$CONF/dialplan" "$CONF/autoload_configs" /var/log/freeswitch/json_cdr
 rm -rf "$CONF"/sip_profiles/*
-cp "$SRC/sip_profiles/voipqa.xml" "$CONF/sip_profiles/voipqa.xml"
+if [ -n "$SIP_IP" ]; then
+  sed "s/\$\$[{]local_ip_v4[}]/$SIP_IP/g" "$SRC/sip_profiles/voipqa.xml" > "$CONF/sip_profiles/voipqa.xml"
+else
+  cp "$SRC/sip_profiles/voipqa.xml" "$CONF/sip_profiles/voipqa.xml"
+fi
 cp "$SRC/dialplan/voipqa.xml" "$CONF/dialplan/voipqa.xml"
 cp "$SRC/autoload_configs/json_cdr.conf.xml" "$SRC/autoload_configs/modules.conf.xml" "$CONF/autoload_configs/"
 sed "s/voipqa_carrier=[A-Za-z0-9_-]*/voipqa_carrier=$NAME/" "$SRC/vars_voipqa.xml" > "$CONF/vars_voipqa.xml"

