@@ -61,6 +61,7 @@ class PortsFile(_Strict):
     udp: Port | None = None
     tcp: Port | None = None
     tls: Port | None = None
+    tls_expired: Port | None = None    # a TLS port serving an expired certificate (the lab's TLS cases)
 
     @model_validator(mode="after")
     def _one_plain(self) -> "PortsFile":
@@ -96,6 +97,9 @@ class CarrierFile(_Strict):
     bind: Annotated[str, Field(pattern=r"^[A-Za-z0-9.:_-]+:[0-9]{1,5}$")] | None = None
     plan: Path | None = None
     cdr: list[Path] = []
+    # the carriers' SIP ports, captured with the run: a call whose customer leg is TLS is
+    # judged on the wire by its carrier leg
+    sip_ports: list[Port] = []
 
 
 class CdrFile(_Strict):

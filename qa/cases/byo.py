@@ -20,7 +20,7 @@ from pathlib import Path
 from qa.cases.checks import Expectation, judge
 from qa.cases.runner import CONTRACT_FIELDS, CUSTOMER_FIELDS, _handling_carrier
 from qa.cdr.normalise import call_cdr
-from qa.cdr.source import wait_for_rows
+from qa.cdr.source import wait_for_rows, written_since
 from qa.config import Environment
 from qa.errors import BadInput
 from qa.record import CallRecord, CallRecordWriter
@@ -169,7 +169,8 @@ def _join_witnesses(record: CallRecord, env: Environment, run: ScenarioRun, expe
     if record.call_id is None or run.peer == "uac":
         return
     if env.carrier_cdr is not None and record.customer.get("method") == "INVITE":
-        lines = wait_for_rows(env.carrier_cdr, record.call_id, expect=record.final_code is not None)
+        lines = wait_for_rows(env.carrier_cdr, record.call_id, expect=record.final_code is not None,
+                              keep=written_since(record.started))
         if lines:
             record.carrier = _handling_carrier(lines)
             record.carrier_code = record.carrier.get("final_code")

@@ -18,7 +18,7 @@ from qa.cases import customers
 from qa.cases.checks import judge
 from qa.cases.customers import CallSpec
 from qa.cdr.normalise import call_cdr
-from qa.cdr.source import wait_for_rows
+from qa.cdr.source import wait_for_rows, written_since
 from qa.config import Environment
 from qa.record import CallRecord, CallRecordWriter
 
@@ -105,7 +105,8 @@ class Session:
         if record.call_id is None:
             return
         if self.env.carrier_cdr is not None:
-            lines = wait_for_rows(self.env.carrier_cdr, record.call_id, expect=spec.expect.carrier_sees is not False)
+            lines = wait_for_rows(self.env.carrier_cdr, record.call_id, expect=spec.expect.carrier_sees is not False,
+                                  keep=written_since(record.started))
             if lines:
                 record.carrier = _handling_carrier(lines)
                 record.carrier_code = record.carrier.get("final_code")

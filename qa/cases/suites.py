@@ -70,6 +70,18 @@ def lab_for_run(env: str | None, output: Path, echo=print) -> Iterator[Path | No
         echo("lab stopped")
 
 
+def environment_sip_ports(env: str | None) -> set[int]:
+    """The SIP ports an environment file names: the target's (UDP/TCP, TLS) and the carriers'."""
+    if env in (None, "lab"):
+        return set()
+    from qa.config import find_environment, parse_environment_file
+
+    spec = parse_environment_file(find_environment(env))
+    ports = spec.target.ports
+    named = {ports.udp, ports.tcp, ports.tls, ports.tls_expired, *spec.carrier.sip_ports}
+    return {p for p in named if p is not None}
+
+
 @dataclass
 class RunCapture:
     """The run's capture: its files once stopped, or why capture was off."""
@@ -84,12 +96,13 @@ class RunCapture:
 
 
 @contextlib.contextmanager
-def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[RunCapture]:
+def capture_for_run(lab_dir: Path | None, output: Path, echo=print, env: str | None = None) -> Iterator[RunCapture]:
     """Capture the run's traffic (the fourth witness); the files are filled in when done.
 
-    For the lab: its SIP ports (UDP and TCP); for any run, UDP from the lab's media block
-    up to the top of the port space on loopback. Capture that cannot run (no tool, no permission) is reported in one line
-    and the run goes on with capture marked off.
+    For the lab: its SIP ports (UDP and TCP); for an environment file: the target's ports
+    and its carriers' ``sip_ports``; for any run, UDP from the lab's media block up to the
+    top of the port space on loopback. Capture that cannot run (no tool, no permission) is
+    reported in one line and the run goes on with capture marked off.
     """
     from qa.capture import CaptureUnavailable
     from qa.capture.live import Capture, build_bpf
@@ -101,6 +114,7 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print) -> Iterator[
 
         state = lab.load_state(lab_dir)
     sip_ports = {p for name, p in (state.ports.items() if state else ()) if name not in ("rtp_min", "rtp_max")}
+    sip_ports |= environment_sip_ports(env)
     # UDP: the lab's rtpengine block and the agents' pool (qa.ports), the ephemeral range
     # (the Python customer's media) and the listeners above it (an environment file's lab
     # or platform, the carriers: qa.ports.listen_pool)
@@ -191,14 +205,32 @@ def run_suites(suites: list[Path], output: Path, *, items: list[WorkItem], env: 
                 os.environ[key] = value
 
 
+_TOTAL_STAT = re.compile(r'<total>\s*<stat pass="(\d+)" fail="(\d+)" skip="(\d+)"')
+
+
+def item_status(result: ItemResult) -> str:
+    """PASS, FAIL, or SKIP when every case of the item was skipped (Robot exits 0 then too,
+    and a skipped case shown as passed would hide that it never ran)."""
+    if result.returncode != 0:
+        return "FAIL"
+    try:
+        with open(result.output, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            tail = fh.read().decode(errors="replace")
+    except OSError:
+        return "PASS"
+    found = _TOTAL_STAT.search(tail)
+    return "SKIP" if found and found[1] == found[2] == "0" and int(found[3]) > 0 else "PASS"
+
+
 def _run_parallel(suites: list[Path], output: Path, items: list[WorkItem], parallel: int, stop: StopRequest,
                   echo) -> int | None:
     cases = sum(i.tests for i in items)
     echo(f"running {cases} cases in {len(items)} Robot processes, {parallel} at a time")
 
     def progress(result: ItemResult, done: int, total: int) -> None:
-        status = "PASS" if result.returncode == 0 else "FAIL"
-        echo(f"[{done:>3}/{total}] {status}  {result.item.name}  ({result.elapsed_s:.1f}s)")
+        echo(f"[{done:>3}/{total}] {item_status(result)}  {result.item.name}  ({result.elapsed_s:.1f}s)")
 
     parts = output / "parts"
     results = asyncio.run(run_items(items, suites, parts, parallel, progress, stop=stop))

@@ -15,7 +15,7 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from qa.cdr.normalise import (CANONICAL_COLUMNS, CARRIER_MAPPING, canonical_row, check_mapping, column_of,
                               to_unix)
@@ -23,7 +23,7 @@ from qa.errors import BadInput
 
 __all__ = [
     "CANONICAL_COLUMNS", "CARRIER_MAPPING", "BatchCdrSource", "CdrSource", "CsvCdrSource", "JsonlCdrSource",
-    "carrier_source", "open_source", "wait_for_rows",
+    "carrier_source", "open_source", "wait_for_rows", "written_since",
 ]
 
 Row = dict[str, Any]
@@ -185,15 +185,32 @@ def _rebase_sqlite(dsn: str, base: Path) -> str:
     return dsn
 
 
-def wait_for_rows(source: CdrSource, call_id: str, *, expect: bool, timeout: float = 10.0) -> list[Row]:
+def wait_for_rows(source: CdrSource, call_id: str, *, expect: bool, timeout: float = 10.0,
+                  keep: Callable[[Row], bool] | None = None) -> list[Row]:
     """Poll until rows appear (platforms write CDRs just after the BYE) or the timeout ends.
 
     With ``expect=False`` a short grace period still passes, so a CDR written late for a
-    call that should have none is caught.
+    call that should have none is caught. ``keep`` drops rows that are not this call's
+    (a Call-ID reused by an earlier run: see :func:`written_since`).
     """
     deadline = time.monotonic() + (timeout if expect else min(timeout, 1.0))
     while True:
-        rows = source.rows(call_id)
+        rows = [r for r in source.rows(call_id) if keep is None or keep(r)]
         if (rows and expect) or time.monotonic() >= deadline:
             return rows
         time.sleep(0.1)
+
+
+#: How far a witness's clock may be behind the customer's (same host, or NTP-synchronised).
+CLOCK_SLACK_S = 60.0
+
+
+def written_since(started: float | None, field: str = "received") -> Callable[[Row], bool]:
+    """Rows of a call placed at ``started`` (epoch s): a row whose ``field`` is older belongs
+    to an earlier call with the same Call-ID. SIPp's Call-IDs are ``N-PID@host``, and a
+    containerized SIPp runs as a low PID every time, so a carrier's CDR file that outlives
+    one run holds the same Call-IDs again on the next."""
+    def keep(row: Row) -> bool:
+        value = row.get(field)
+        return started is None or not isinstance(value, (int, float)) or value >= started - CLOCK_SLACK_S
+    return keep

@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace, stop: StopRequest, signals: _Signals) -> int:
     items = run.select_items(sources, args.include, args.exclude, args.test)
     run.quiet_robot_console()
     with run.lab_for_run(args.env, output, echo=echo) as lab_dir, \
-            run.capture_for_run(lab_dir, output, echo=echo) as capture:
+            run.capture_for_run(lab_dir, output, echo=echo, env=args.env) as capture:
         signals.hard = False
         failed = run.run_suites(sources, output, items=items, env=args.env, lab_dir=lab_dir, parallel=parallel,
                                 stop=stop, echo=echo)

@@ -61,6 +61,16 @@ def render_template(text: str, values: dict[str, object]) -> str:
     return out
 
 
+def callback_source(host: str) -> str:
+    """The source address of rtpengine's XML-RPC callback to ``host``: rtpengine cannot bind
+    its client, and for a loopback destination the kernel sends from 127.0.0.1 (the local
+    route's preferred source), so a platform on 127.0.0.10 (the docker lab's host variant)
+    would otherwise refuse its own rtpengine's media timeouts."""
+    import ipaddress
+
+    return "127.0.0.1" if ipaddress.ip_address(host).is_loopback else host
+
+
 def config_values(seed: Seed, ports: dict[str, int], run_dir: Path, ctl_socket: Path,
                   *, debug_level: int = 2) -> dict[str, object]:
     """The placeholder values for one lab instance. ``seed`` is already shaped
@@ -77,6 +87,7 @@ def config_values(seed: Seed, ports: dict[str, int], run_dir: Path, ctl_socket: 
         "TLS_PORT": ports["sip_tls"],
         "TLS_EXPIRED_PORT": ports["sip_tls_expired"],
         "RTPENGINE_SOCK": f"udp:{HOST}:{ports['rtpengine_ng']}",
+        "XMLRPC_SOURCE": callback_source(HOST),
         "SET2_RE": set2_regex(seed),
         "MIN_SE_S": seed.min_se_s,
         "CTL_SOCKET": ctl_socket,

@@ -99,9 +99,18 @@ class VoipQA(DynamicCore):
     def __init__(self, env: str | None = None) -> None:
         self.ctx = LibraryContext(env)
         self.ROBOT_LIBRARY_LISTENER = self
-        super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), LabKeywords(self.ctx),
+        self._lab = LabKeywords(self.ctx)
+        super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), self._lab,
                           TlsKeywords(self.ctx), PcapKeywords(self.ctx), LoadKeywords(self.ctx),
                           ScenarioKeywords(self.ctx)])
+
+    def start_test(self, data, result) -> None:  # noqa: ANN001 - Robot's running/result models
+        """Listener hook: a case tagged ``lab-only`` is skipped, with the reason, before its
+        first keyword when the platform is not the native lab (its setup becomes a Skip)."""
+        if "lab-only" in result.tags:
+            reason = self._lab.skip_reason()
+            if reason:
+                data.setup.config(name="BuiltIn.Skip", args=(reason,))
 
     def close(self) -> None:
         """Listener hook: the library's last suite ended; stop calls still running."""

@@ -38,3 +38,17 @@ def test_open_source_rejects_unknown_dsn_and_missing_db(tmp_path):
     db.touch()
     with pytest.raises(BadInput, match="table name"):
         SqliteCdrSource(db, table="x; DROP TABLE y")
+
+
+def test_a_carrier_line_of_an_earlier_call_with_the_same_call_id_is_not_this_calls(tmp_path):
+    """A containerized SIPp runs as a low PID each time: its Call-IDs (N-PID@host) come back
+    in the next run, and a carrier CDR file that outlives a run holds the old call."""
+    from qa.cdr.source import wait_for_rows, written_since
+
+    path = tmp_path / "carrier-a.jsonl"
+    old = {"call_id": "1-35@127.0.0.1", "received": 1_000.0, "final_code": 200}
+    path.write_text(json.dumps(old) + "\n")
+    source = JsonlCdrSource([path], verbatim=True)
+    assert wait_for_rows(source, "1-35@127.0.0.1", expect=False, timeout=0.2, keep=written_since(5_000.0)) == []
+    assert wait_for_rows(source, "1-35@127.0.0.1", expect=True, keep=written_since(1_030.0)) == [old]
+    assert wait_for_rows(source, "1-35@127.0.0.1", expect=True, keep=written_since(None)) == [old]

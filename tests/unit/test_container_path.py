@@ -249,19 +249,23 @@ def test_addresses_are_consistent(variant, bridge, host):
     for carrier in ("carrier-a", "carrier-b"):
         assert targets[carrier] == services[carrier]["environment"]["VOIPQA_LISTEN"]
         assert services[carrier]["environment"]["VOIPQA_CARRIER"] == carrier
-    allowed = ipaddress.ip_network(platform["VOIPQA_ALLOW_CIDR"])
-    assert all(ipaddress.ip_address(ip) in allowed for ip in own.values())
+    allowed = [ipaddress.ip_network(c) for c in platform["VOIPQA_ALLOW_CIDR"].split(",")]
+    assert all(any(ipaddress.ip_address(ip) in net for net in allowed) for ip in own.values())
     if variant == "host":  # only the host's network: loopback addresses, no bridge, no private range
         assert "networks" not in model or not model["networks"]
         assert all(s.get("network_mode") == "host" for s in services.values()), "a service off the host network"
         assert all(ipaddress.ip_address(ip).is_loopback for ip in own.values())
+        # nothing else on loopback: the seed allows the customers' 127.0.0.1, and the allow-list
+        # case proves 127.0.0.2 is refused
+        assert all(net.prefixlen == 32 for net in allowed)
+        assert not any(ipaddress.ip_address("127.0.0.2") in net for net in allowed)
         fs_ip = services["freeswitch"]["environment"]["VOIPQA_SIP_IP"]
         assert targets["carrier-c"] == f"{fs_ip}:5080" and ipaddress.ip_address(fs_ip).is_loopback
         assert all(ip in services["capture"]["command"][services["capture"]["command"].index("-f") + 1]
                    for ip in {*own.values(), fs_ip})
     else:
         subnet = ipaddress.ip_network(model["networks"]["voipqa"]["ipam"]["config"][0]["subnet"])
-        assert allowed == subnet and all(ipaddress.ip_address(ip) in subnet for ip in own.values())
+        assert allowed == [subnet] and all(ipaddress.ip_address(ip) in subnet for ip in own.values())
         fs = services["freeswitch"]["networks"]["voipqa"]["ipv4_address"]
         assert targets["carrier-c"] == f"{fs}:5080"
     # the runner's environment file points at the platform
@@ -477,6 +481,8 @@ def test_lab_entrypoint_renders_a_config_kamailio_accepts(tmp_path):
     text = cfg.read_text()
     assert "listen=udp:127.0.0.2:5060" in text and "listen=tls:127.0.0.2:5062" in text
     assert '"udp:127.0.0.2:2223"' in text and "127.0.0.1" not in text.split("####### Modules")[0]
+    # rtpengine's media-timeout callback to a loopback platform arrives from 127.0.0.1
+    assert 'if ($si != "127.0.0.1") {' in text and config.callback_source("172.31.250.10") == "172.31.250.10"
     assert (tmp_path / "dispatcher.list").read_text().splitlines()[1:] == [
         "1 sip:127.0.0.3:5080 0 10 name=carrier-a", "1 sip:127.0.0.4:5080 0 5 name=carrier-b",
         "2 sip:127.0.0.5:5080 0 10 name=carrier-c"]

@@ -172,3 +172,42 @@ def test_relative_paths_are_relative_to_the_file(passwords, tmp_path):
     assert env.target.ca_cert == tmp_path / "certs" / "ca.pem"
     assert env.carrier_cdr_paths == (tmp_path / "cdr" / "a.jsonl",)
     assert env.carrier_cdr.rows("x") == []  # not written yet: empty, not an error
+
+
+def test_extends_lays_a_file_over_another(tmp_path):
+    from qa.config import parse_environment_file
+
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
+        "description": "base", "target": {"host": "10.0.0.1", "domain": "d.example", "ports": {"udp": 5060, "tls": 5061}},
+        "accounts": [{"user": "1001", "password_env": "PW_1001"}], "carrier": {"sip_ports": [5080, 5081]}}))
+    (tmp_path / "over.yaml").write_text(yaml.safe_dump({
+        "extends": "base.yaml", "target": {"host": "127.0.0.10"}, "carrier": {"sip_ports": [5090]}}))
+    spec = parse_environment_file(tmp_path / "over.yaml")
+    assert spec.target.host == "127.0.0.10" and spec.target.domain == "d.example"   # mappings merged
+    assert spec.target.ports.tls == 5061 and spec.carrier.sip_ports == [5090]        # lists replaced
+    assert [a.user for a in spec.accounts] == ["1001"] and spec.description == "base"
+
+
+@pytest.mark.parametrize("extends, problem", [
+    ("nowhere.yaml", "extends: nowhere.yaml: no such file in {dir}"),
+    ("loop.yaml", "extends: loop.yaml: extends itself (a cycle)"),
+    ("base", "extends: 'base': expected a .yaml file beside this one"),
+])
+def test_a_bad_extends_is_one_line(tmp_path, extends, problem):
+    from qa.config import parse_environment_file
+
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"extends": "loop.yaml"}))
+    (tmp_path / "env.yaml").write_text(yaml.safe_dump({"extends": extends}))
+    path = tmp_path / ("loop.yaml" if extends == "loop.yaml" else "env.yaml")
+    with pytest.raises(ConfigError) as exc:
+        parse_environment_file(path)
+    assert str(exc.value).endswith(problem.format(dir=tmp_path)) and "\n" not in str(exc.value)
+
+
+def test_a_run_against_an_environment_captures_its_sip_ports():
+    """The target's ports and the carriers' sip_ports: without them a TCP or TLS call of an
+    environment run was missing from the capture and failed on the wire."""
+    from qa.cases.suites import environment_sip_ports
+
+    assert environment_sip_ports(None) == environment_sip_ports("lab") == set()
+    assert environment_sip_ports("docker-host") == {5060, 5061, 5062, 5080}

@@ -52,3 +52,21 @@ def test_a_serial_suite_runs_only_the_cases_the_filters_kept(tmp_path: Path) -> 
     assert item.kind == "suite" and item.tests == 1 and item.selected == (f"{item.name}.Two",)
     subprocess.run(_argv(item, [tmp_path], tmp_path / "out.xml"), check=True, timeout=60)
     assert [t.name for t in ExecutionResult(str(tmp_path / "out.xml")).suite.all_tests] == ["Two"]
+
+
+def test_progress_says_skip_when_every_case_of_an_item_was_skipped(tmp_path):
+    """Robot exits 0 for a skipped case: the progress line must not call it passed."""
+    from qa.cases.parallel import ItemResult
+    from qa.cases.suites import item_status
+
+    def status(stat: str | None, returncode: int = 0) -> str:
+        out = tmp_path / "part.xml"
+        body = "<robot>" + ("x" * 20000) + (f"<statistics><total>\n{stat}\n</total></statistics>" if stat else "")
+        out.write_text(body + "</robot>")
+        return item_status(ItemResult(item=None, output=out, returncode=returncode, elapsed_s=1.0))
+
+    assert status('<stat pass="0" fail="0" skip="1">All Tests</stat>') == "SKIP"
+    assert status('<stat pass="1" fail="0" skip="1">All Tests</stat>') == "PASS"
+    assert status('<stat pass="0" fail="1" skip="0">All Tests</stat>', returncode=1) == "FAIL"
+    assert status(None) == "PASS"
+    assert item_status(ItemResult(item=None, output=tmp_path / "none.xml", returncode=0, elapsed_s=0)) == "PASS"
