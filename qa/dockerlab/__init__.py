@@ -187,13 +187,14 @@ def _available_profiles(client: Any, compose: Compose, profiles: list[str], echo
 
 
 def build(network: str = "host", *, echo: Echo = print) -> list[tuple[str, int]]:
-    """Build (or bring up to date: cached layers are reused) the images of the services
-    that ``up`` starts; returns (tag, size in bytes) of each."""
+    """Build (or bring up to date: cached layers are reused) the lab's, the carriers' and
+    the runner's images; returns (tag, size in bytes) of each."""
     client = engine()
     ensure_secrets()
     compose = compose_for(network)
-    model = compose.config()
-    services = [n for n, s in model["services"].items() if not s.get("profiles") or n == "runner"]
+    model = compose.config("*")
+    # every image voipqa makes itself; FreeSWITCH's starts FROM your image (``up --profile freeswitch``)
+    services = [n for n, s in model["services"].items() if "freeswitch" not in s.get("profiles", [])]
     tags = _build(client, compose, model, services, echo, why="voipqa lab build")
     return [(tag, int(client.images.get(tag).attrs["Size"])) for tag in tags]
 
@@ -294,6 +295,9 @@ def run_in_runner(run_args: Sequence[str], *, output: Path, mounts: Iterable[Pat
     if network is None:
         raise BadInput("no docker lab runs: voipqa lab up --backend docker")
     compose = compose_for(network)
+    model = compose.config("run")
+    if not _has_image(client, model["services"]["runner"]["image"]):
+        _build(client, compose, model, ["runner"], echo, why="the runner image is missing")
     output.mkdir(parents=True, exist_ok=True)
     name = f"voipqa-run-{os.getpid()}"
     argv = compose.argv(*runner_argv(run_args, output=output.resolve(), cwd=Path.cwd(),

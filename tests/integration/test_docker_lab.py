@@ -157,3 +157,23 @@ def test_freeswitch_without_its_image_is_skipped_in_one_line(docker_lab):
                        "VOIPQA_FREESWITCH_IMAGE to your FreeSWITCH 1.10 image; docs/containers.md)"]
     bad = voipqa("lab", "up", "--backend", "docker", "--profile", "nonsense", timeout=120)
     assert bad.returncode == 2 and "--profile nonsense" in bad.stderr
+
+
+def test_the_freeswitch_image_builds_from_the_named_image_and_installs_the_generated_configuration(docker_lab):
+    """No FreeSWITCH exists here: the build is proven FROM a stand-in (debian:12-slim), and
+    the entrypoint in that image refuses, in one line, a base without FreeSWITCH's config."""
+    from qa import dockerlab
+
+    compose = dockerlab.compose_for("host")
+    built = compose.run("--profile", "freeswitch", "build", "freeswitch", timeout=600,
+                        env={"VOIPQA_FREESWITCH_IMAGE": "debian:12-slim", "DOCKER_BUILDKIT": "0"})
+    try:
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+        files = _docker("run", "--rm", "--entrypoint", "sh", "voipqa/freeswitch:0.1.0", "-c",
+                        "ls /voipqa/freeswitch/dialplan/voipqa.xml /voipqa/freeswitch-entrypoint.sh")
+        assert files.returncode == 0, files.stderr
+        refused = _docker("run", "--rm", "voipqa/freeswitch:0.1.0")
+        assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
+        assert "no stock configuration in /etc/freeswitch" in refused.stderr
+    finally:
+        _docker("rmi", "-f", "voipqa/freeswitch:0.1.0")

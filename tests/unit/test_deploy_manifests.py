@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qa import dockerlab
+from qa.dockerlab.compose import Compose, compose_command
+from qa.errors import BadInput
 from qa.cli import build_parser
 from qa.load.profile import load_profile
 
@@ -29,8 +30,7 @@ def _voipqa(argv: list[str]):
 def test_the_worker_compose_file_is_valid_and_runs_voipqa_load_worker():
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
-    raw = yaml.safe_load(WORKERS.read_text())
-    resolved = dockerlab.interpolate(raw, {"VOIPQA_MASTER": "10.0.0.1:5557"})
+    resolved = _compose({"VOIPQA_MASTER": "10.0.0.1:5557"}).config()     # Compose v2 validates it
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(resolved))
     assert not errors, [e.message for e in errors[:3]]
     worker = resolved["services"]["worker"]
@@ -39,10 +39,15 @@ def test_the_worker_compose_file_is_valid_and_runs_voipqa_load_worker():
     assert (args.command, args.load_command, args.master) == ("load", "worker", "10.0.0.1:5557")
 
 
-def test_the_worker_compose_file_needs_the_master_address():
-    raw = yaml.safe_load(WORKERS.read_text())
-    with pytest.raises(Exception, match="VOIPQA_MASTER"):
-        dockerlab.interpolate(raw, {})
+def test_the_worker_compose_file_needs_the_master_address(monkeypatch):
+    monkeypatch.delenv("VOIPQA_MASTER", raising=False)
+    with pytest.raises(BadInput, match="VOIPQA_MASTER"):
+        _compose({}).config()
+
+
+def _compose(defaults: dict[str, str]) -> Compose:
+    return Compose(tuple(compose_command()), (WORKERS,), "voipqa-workers-test", directory=WORKERS.parent,
+                   defaults=defaults)
 
 
 # -- Kubernetes -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ MAX_BYTES = 1024 * 1024
 #: Top-level entries a commit may hold; a new one is a decision: add it here.
 ROOT_ENTRIES = {
     ".ci", ".dockerignore", ".github", ".gitignore", "Dockerfile", "README.md", "benchmarks", "bootstrap",
-    "carriers", "deploy", "docker", "docker-compose.yml", "docs", "environments", "lab", "profiles", "pyproject.toml",
+    "carriers", "deploy", "docker", "docker-compose.yml", "docker-compose.host.yml", "docs", "environments", "lab", "profiles", "pyproject.toml",
     "qa", "robot_suites", "sipp", "tests",
 }
 #: Binary artefacts of runs and builds: never tracked outside the test data folders.
