@@ -12,13 +12,13 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 ARG PIP_OPTIONS=""
-# the dependencies from pyproject.toml alone (a stub stands in for qa/), so a change to
-# voipqa's code rebuilds only the short layers after them; .wheelhous[e]: the wheelhouse's
+# the dependencies from pyproject.toml alone (stubs stand in for qa/ and README.md), so a
+# change to voipqa's code or docs rebuilds only the short layers after them; .wheelhous[e]: the wheelhouse's
 # files, when there is one
-COPY pyproject.toml README.md .wheelhous[e] /build/
+COPY pyproject.toml .wheelhous[e] /build/
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS --upgrade pip "setuptools>=77" wheel \
- && mkdir /build/qa && touch /build/qa/__init__.py \
+ && mkdir /build/qa && touch /build/qa/__init__.py /build/README.md \
  && /opt/venv/bin/python -m pip install --no-cache-dir -q $PIP_OPTIONS '/build[test]' \
  && /opt/venv/bin/python -m pip uninstall -y -q voipqa
 COPY . /opt/voipqa
@@ -57,11 +57,11 @@ COPY --from=venv /opt/voipqa /opt/voipqa
 WORKDIR /opt/voipqa
 
 RUN useradd --uid 10001 --user-group --groups wireshark --home-dir /opt/voipqa --no-create-home voipqa \
- && mkdir -p /opt/voipqa/results /var/lib/voipqa/lab /var/lib/voipqa/carriers /captures \
- && chown -R voipqa:voipqa /opt/voipqa/results /var/lib/voipqa /captures \
+ && mkdir -p /var/lib/voipqa/results /var/lib/voipqa/lab /var/lib/voipqa/carriers /captures \
+ && chown -R voipqa:voipqa /var/lib/voipqa /captures \
  && chown voipqa:voipqa /opt/voipqa
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER voipqa
-CMD ["voipqa", "run", "--env", "docker", "--output", "/opt/voipqa/results"]
+CMD ["voipqa", "run", "--env", "docker", "--output", "/var/lib/voipqa/results"]

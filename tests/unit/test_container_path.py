@@ -626,3 +626,14 @@ def test_images_install_from_the_wheelhouse_and_leave_it_behind():
     assert "setcap cap_net_raw+ep /usr/bin/sipp" in DOCKERFILES["runner"].read_text()  # SIPp's RTP as non-root
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".wheelhouse" not in ignored and "qa/_compiled" in ignored  # the host's .so never enters an image
+
+
+def test_the_runner_mounts_nothing_below_the_read_only_checkout(host, bridge):
+    """`voipqa run --backend docker` mounts the checkout read-only at /opt/voipqa: a volume
+    below it needs a mount point the clean checkout lacks (runc cannot mkdir in a read-only
+    bind), which failed every containerized run on a fresh clone."""
+    for model in (host, bridge):
+        runner = model["services"]["runner"]
+        for mount in runner.get("volumes", []):
+            assert not mount["target"].startswith("/opt/voipqa"), mount
+        assert not any(str(a).startswith("/opt/voipqa/") for a in runner["command"])
