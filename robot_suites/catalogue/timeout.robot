@@ -32,6 +32,8 @@ Session Never Refreshed Is Ended At Expiry
     # before the expiry; sooner than that (or never) is a session-timer regression
     Call Duration Should Be Between    ${call}    58s    100s
     Platform CDR End Reason Should Be    ${call}    session-expired
+    # the platform ends both legs: the carrier got its BYE from the caller's side
+    Carrier Should Say Call Ended By    ${call}    caller
     Call Should Pass    ${call}
 
 Too Small Session-Expires Gets 422 With Min-SE
