@@ -7,12 +7,19 @@ whereas an ephemeral port can be handed to any process's outgoing connection in 
 (seen: a carrier failing to start on "Address already in use"). Where the range leaves no
 room above it, the kernel picks an ephemeral port as before. A port is kept only if the
 same number is free on both protocols, since SIP listens on UDP and TCP at once.
+
+A port checked free is still free for anyone else until its listener binds: threads of one
+process allocating at the same moment could draw the same number (seen: two SIPp started
+together, the second failing on "Unable to bind remote control socket"). So a process
+never hands out a port twice within :data:`HOLD_S`.
 """
 
 from __future__ import annotations
 
 import random
 import socket
+import threading
+import time
 
 from qa.errors import BadInput
 
@@ -49,17 +56,36 @@ def allocate_ports(count: int, host: str = "127.0.0.1", *, exclude: set[int] | N
     taken = set(exclude or ())
     ports: list[int] = []
     pool = listen_pool()
-    for _ in range(count * 50):
-        if len(ports) == count:
-            break
-        port = random.randrange(*pool) if pool else _kernel_port(host)
-        if port in taken or not port_is_free(port, host):
-            continue
-        taken.add(port)
-        ports.append(port)
+    with _LOCK:
+        handed_out = _recently_handed_out()
+        for _ in range(count * 50):
+            if len(ports) == count:
+                break
+            port = random.randrange(*pool) if pool else _kernel_port(host)
+            if port in taken or port in handed_out or not port_is_free(port, host):
+                continue
+            taken.add(port)
+            ports.append(port)
+        now = time.monotonic()
+        _HANDED_OUT.update((port, now) for port in ports)
     if len(ports) < count:
         raise BadInput(f"could not allocate {count} free ports on {host}")
     return ports
+
+
+#: How long a port handed out is not handed out again by the same process: far longer than
+#: any listener takes to bind it.
+HOLD_S = 120.0
+_LOCK = threading.Lock()
+_HANDED_OUT: dict[int, float] = {}
+
+
+def _recently_handed_out() -> set[int]:
+    """The ports this process handed out within HOLD_S (older entries are forgotten)."""
+    cutoff = time.monotonic() - HOLD_S
+    for port in [p for p, at in _HANDED_OUT.items() if at < cutoff]:
+        del _HANDED_OUT[port]
+    return set(_HANDED_OUT)
 
 
 #: The fewest ports above the ephemeral range worth a pool of their own.

@@ -54,3 +54,32 @@ def test_listeners_come_from_above_the_ephemeral_range(monkeypatch, kernel_range
     assert len(set(got)) == 20 and all(port_is_free(p) for p in got)
     if pool is not None:
         assert all(pool[0] <= p < pool[1] for p in got)
+
+
+def test_threads_allocating_at_once_never_get_the_same_port(monkeypatch):
+    """Concurrent allocations in one process (the BYO suite starts several SIPp at once)
+    drew the same port now and then: the second SIPp failed to bind its control socket.
+    A small pool makes a duplicate certain without the process's hold."""
+    import threading
+
+    import qa.ports as ports
+
+    monkeypatch.setattr(ports, "listen_pool", lambda: (62000, 62040))
+    monkeypatch.setattr(ports, "_HANDED_OUT", {})
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def grab() -> None:
+        mine = allocate_ports(2)
+        with lock:
+            got.extend(mine)
+
+    threads = [threading.Thread(target=grab) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 20 and len(set(got)) == 20, sorted(got)
+    # the hold expires: a port may be handed out again after HOLD_S
+    monkeypatch.setattr(ports, "HOLD_S", 0.0)
+    assert len(allocate_ports(30)) == 30
