@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from qa.load.cgroup import CpuQuota
+from qa.load.cgroup import CpuQuota, at_quota
 from qa.load.model import CallRow, Histogram, call_rows_text, round_ms
 from qa.load.plan import WorkerPlan
 from qa.sipp.agent import Agent
@@ -197,6 +197,7 @@ class SippGenerator:
         self.proc: subprocess.Popen[bytes] | None = None
         self.agent: Agent | None = None
         self._quota: CpuQuota | None = None
+        self._throttling: tuple[int, int] | None = None
         self._ps: psutil.Process | None = None
         self._last: dict[str, int] = {}
         self._stat: CsvTail | None = None
@@ -409,6 +410,11 @@ class SippGenerator:
             except psutil.Error:
                 sample.cpu_pct = 0.0
         sample.allowance_pct = 100.0 * (self.plan.cpu_quota or 1.0)
+        if self._quota is not None:  # under a quota, the cgroup says exactly when it bit
+            throttling = self._quota.throttling()
+            if at_quota(self._throttling, throttling):
+                sample.cpu_pct = max(sample.cpu_pct, sample.allowance_pct)
+            self._throttling = throttling
         return sample
 
 

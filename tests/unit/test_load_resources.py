@@ -339,3 +339,19 @@ resources:
         got.update(sampler.sample(problems.append))
     assert got == {"platform.rss_mb": pytest.approx(200.0), "platform.fds": 42.0, "platform.dialogs": 12.0}
     assert problems == []
+
+
+def test_a_group_throttled_in_most_periods_is_at_its_quota():
+    """psutil counts 10 ms ticks: under a 2 % quota a second reads 1 % or 3 %, and a starved
+    generator was once judged "not saturated" from a 1.7 % median. The cgroup's throttle
+    counters (cpu.stat, v1 and v2) decide instead."""
+    from qa.load.cgroup import at_quota, parse_throttling
+
+    v1 = "nr_periods 120\nnr_throttled 90\nthrottled_time 8000000\n"
+    v2 = "usage_usec 5000\nuser_usec 4000\nsystem_usec 1000\nnr_periods 120\nnr_throttled 90\nthrottled_usec 8000\n"
+    assert parse_throttling(v1) == parse_throttling(v2) == (120, 90)
+    assert parse_throttling("usage_usec 5\n") is None
+    assert at_quota((100, 80), (110, 88))          # throttled in 8 of 10 periods
+    assert not at_quota((100, 80), (110, 82))      # 2 of 10: it had CPU to spare
+    assert not at_quota((100, 80), (100, 80))      # no period elapsed
+    assert not at_quota(None, (110, 88))
