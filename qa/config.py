@@ -196,6 +196,64 @@ class GateFile(_Strict):
     malformed_sip_max: Annotated[int, Field(ge=0)] = 0
 
 
+def _ipv4(value: Any) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except (ValueError, TypeError):
+        raise ValueError(f"not an IPv4 address: {value!r}") from None
+
+
+Address = Annotated[str, BeforeValidator(_ipv4)]
+AccountName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")]
+
+
+class FloodFile(_Strict):
+    """One flood per method: ``packets`` requests at ``rate`` per second, at most."""
+
+    rate: Annotated[int, Field(ge=100, le=50_000)] = 4000
+    packets: Annotated[int, Field(ge=100, le=100_000)] = 12000
+    throttled_within_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> "FloodFile":
+        if self.packets / self.rate < self.throttled_within_s + 0.5:
+            raise ValueError(f"{self.packets} packets at {self.rate}/s last {self.packets / self.rate:g} s: "
+                             f"give at least {self.throttled_within_s + 0.5:g} s (throttled_within_s + 0.5) "
+                             "so a flood that is never throttled shows it")
+        return self
+
+
+class SecurityNumbersFile(_Strict):
+    """Destinations the attacks dial: ``answer`` (the carrier answers: a legitimate call during
+    the floods), ``reject`` (the carrier refuses it at once: the forged-identity probe), and the
+    toll-fraud targets nobody may reach unauthenticated."""
+
+    answer: Number = "15550001234"
+    reject: Number = "1555003486"
+    international: Annotated[list[Number], Field(min_length=1)] = ["+442071838750", "0088213000001"]
+    premium: Annotated[list[Number], Field(min_length=1)] = ["19005550100"]
+
+
+class SecurityFile(_Strict):
+    """``security:``: how ``voipqa security`` attacks this platform (docs/security.md). The
+    defaults are the lab's."""
+
+    # local addresses the attacks send from, one per attack, that the platform's allow-list
+    # accepts: a ban then hits the attacker's address, never the customers'
+    sources: Annotated[list[Address], Field(min_length=1)] = [f"127.0.0.{n}" for n in range(65, 95)]
+    outside_source: Address | None = "127.0.0.2"   # an address the allow-list refuses
+    customer_source: Address = "127.0.0.1"         # where the legitimate customer calls from
+    customer: AccountName | None = None            # the legitimate caller (default: the first account)
+    numbers: SecurityNumbersFile = SecurityNumbersFile()
+    flood: FloodFile = FloodFile()
+    brute_force_tries: Annotated[int, Field(ge=2, le=500)] = 20
+    timing_tolerance_ms: Annotated[float, Field(gt=0, le=5000)] = 50.0
+    cert_warning_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    srtp: Literal["none", "optional", "mandatory"] = "none"
+
+
 class EnvironmentFile(_Strict):
     """``environments/<name>.yaml``; see environments/example-staging.yaml for each field."""
 
@@ -209,6 +267,7 @@ class EnvironmentFile(_Strict):
     resources: ResourcesFile | None = None
     gate: GateFile = GateFile()
     alerts: AlertsFile | None = None
+    security: SecurityFile = SecurityFile()
 
     @field_validator("accounts")
     @classmethod

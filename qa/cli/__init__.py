@@ -12,11 +12,11 @@ import os
 import sys
 
 from qa import __version__
-from qa.cli import carrier, cdr, gate, lab, load, monitor, pcap, run, sip
+from qa.cli import carrier, cdr, gate, lab, load, monitor, pcap, run, security, sip
 from qa.errors import VoipqaError
 
 #: The command groups, in the order ``voipqa --help`` lists them.
-GROUPS = (lab, run, gate, monitor, load, carrier, cdr, pcap, sip)
+GROUPS = (lab, run, gate, security, monitor, load, carrier, cdr, pcap, sip)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,9 @@ from qa.tools import require_tool
 TEMPLATE = LAB_DIR / "kamailio.cfg"
 SCHEMA = LAB_DIR / "schema.sql"
 TLS_SERVER_NAME = "lab.voipqa.test"
+#: days the lab's CA and server certificate are valid: above `voipqa security`'s default
+#: warning threshold (30), as a real platform's certificate should be
+CERT_DAYS = 90
 HOST = "127.0.0.1"
 
 _PLACEHOLDER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
@@ -106,12 +109,21 @@ def config_values(seed: Seed, ports: dict[str, int], run_dir: Path, ctl_socket: 
         "RTPENGINE_RETRIES": seed.rtpengine_retries,
         "RTPENGINE_DISABLE_S": seed.rtpengine_disable_s,
         "ACCOUNTING": seed.accounting.upper(),
+        "DEFENCES": defence_defines(seed),
+        "AUTH_BAN_FAILURES": seed.auth_ban_failures,
+        "AUTH_BAN_WINDOW_S": seed.auth_ban_window_s,
         "ACC_QUEUE_SIZE": ACC_QUEUE_SIZE,
         "ACC_BATCH": ACC_BATCH,
         "ACC_WRITER_INTERVAL_MS": ACC_WRITER_INTERVAL_MS,
         "ACC_WRITER_INTERVAL_US": ACC_WRITER_INTERVAL_MS * 1000,
         "ACC_BUSY_TIMEOUT_MS": ACC_BUSY_TIMEOUT_MS,
     }
+
+
+def defence_defines(seed: Seed) -> str:
+    """``#!define DEFENCE_<NAME>`` for every defence that is on: the template's ``#!ifdef``
+    blocks hold each defence, so one turned off in the seed is absent from the config."""
+    return "\n".join(f"#!define DEFENCE_{name.upper()}" for name in sorted(seed.defences)) or "# no defences"
 
 
 def render_config(seed: Seed, ports: dict[str, int], run_dir: Path, ctl_socket: Path,
@@ -136,14 +148,21 @@ def dispatcher_list(seed: Seed, ports: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tls_config(run_dir: Path, expired_port: int | None = None) -> str:
+#: the seed's ``modern_tls`` defence: TLS 1.2 and later with OpenSSL's default ciphers; off,
+#: TLS 1.0 and 1.1 and every cipher OpenSSL still has (security level 0) are accepted too
+MODERN_TLS = "method = TLSv1.2+\n"
+LEGACY_TLS = "method = TLSv1+\ncipher_list = ALL:@SECLEVEL=0\n"
+
+
+def tls_config(run_dir: Path, expired_port: int | None = None, *, modern: bool = True) -> str:
     """The default server profile (valid certificate) and, on ``expired_port``, a
     profile serving the expired certificate (for the "certificate expired" cases)."""
+    method = MODERN_TLS if modern else LEGACY_TLS
     expired = ""
     if expired_port is not None:
         expired = (
             f"[server:{HOST}:{expired_port}]\n"
-            "method = TLSv1.2+\n"
+            f"{method}"
             "verify_certificate = no\n"
             "require_certificate = no\n"
             f"private_key = {run_dir / 'expired.key'}\n"
@@ -152,7 +171,7 @@ def tls_config(run_dir: Path, expired_port: int | None = None) -> str:
         )
     return expired + (
         "[server:default]\n"
-        "method = TLSv1.2+\n"
+        f"{method}"
         "verify_certificate = no\n"
         "require_certificate = no\n"
         f"private_key = {run_dir / 'server.key'}\n"
@@ -182,12 +201,12 @@ def make_certs(run_dir: Path, server_name: str = TLS_SERVER_NAME) -> Path:
                    "keyUsage=digitalSignature,keyEncipherment\n")
     steps = [
         [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt), "-days", "30",
+         "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt), "-days", str(CERT_DAYS),
          "-subj", "/CN=voipqa lab CA"],
         [openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={server_name}"],
         [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
-         "-CAcreateserial", "-out", str(crt), "-days", "30", "-extfile", str(ext)],
+         "-CAcreateserial", "-out", str(crt), "-days", str(CERT_DAYS), "-extfile", str(ext)],
     ]
     _run_openssl(steps)
     key.chmod(0o600)
@@ -271,7 +290,8 @@ def write_run_files(run_dir: Path, seed: Seed, ports: dict[str, int], ctl_socket
     """Everything Kamailio reads; returns the rendered config's path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "dispatcher.list").write_text(dispatcher_list(seed, ports))
-    (run_dir / "tls.cfg").write_text(tls_config(run_dir, ports["sip_tls_expired"]))
+    (run_dir / "tls.cfg").write_text(tls_config(run_dir, ports["sip_tls_expired"],
+                                                    modern="modern_tls" in seed.defences))
     cfg = run_dir / "kamailio.cfg"
     cfg.write_text(render_config(seed, ports, run_dir, ctl_socket))
     return cfg

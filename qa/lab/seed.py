@@ -50,6 +50,12 @@ ACCOUNTING_MODES = ("queued", "direct")
 
 ALGORITHMS = {"priority": "8", "round-robin": "4", "hash-callid": "0"}
 
+#: the lab's defences (seed ``defences``), each on unless the seed turns it off; what each
+#: does is in lab/seed.yaml. ``voipqa security`` proves every one of them: with one off,
+#: the attack it stops must fail (tests/integration/test_security.py).
+DEFENCES = ("antiflood", "auth_ban", "uniform_auth_replies", "single_challenge", "sanity",
+            "require_auth", "hide_version", "modern_tls", "strip_identity")
+
 _USER_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
 _DIGITS_RE = re.compile(r"^[0-9]{1,32}$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -145,6 +151,9 @@ class Seed:
     rtpengine_retries: int = 2
     rtpengine_disable_s: int = 5
     load_shape: LoadShape | None = None
+    defences: frozenset[str] = frozenset(DEFENCES)   # the ones that are on
+    auth_ban_failures: int = 5         # failed authentications from one source before its ban
+    auth_ban_window_s: int = 60        # ... counted over this many seconds
     shape: str = "functional"          # set by shaped()
     load_users: tuple[str, ...] = ()   # the accounts that came from load_shape (shaped "load")
     path: str = field(default="lab/seed.yaml", compare=False)
@@ -329,6 +338,31 @@ class AntifloodFile(FileModel):
     ban_s: Annotated[int | None, integer_in(1, 86400)] = None
 
 
+Flag = Annotated[bool, Field(strict=True)]   # true/false only (not "yes", not 1)
+
+
+class DefencesFile(FileModel):
+    """``defences:``: each defence on (true, the default) or off (false), and the auth ban's limits."""
+
+    antiflood: Flag = True
+    auth_ban: Flag = True
+    uniform_auth_replies: Flag = True
+    single_challenge: Flag = True
+    sanity: Flag = True
+    require_auth: Flag = True
+    hide_version: Flag = True
+    modern_tls: Flag = True
+    strip_identity: Flag = True
+    auth_ban_failures: Annotated[int | None, integer_in(1, 1000)] = None
+    auth_ban_window_s: Annotated[int | None, integer_in(1, 86400)] = None
+
+    def settings(self) -> dict[str, Any]:
+        """The Seed fields this section sets."""
+        on = frozenset(name for name in DEFENCES if getattr(self, name))
+        limits = self.model_dump(include={"auth_ban_failures", "auth_ban_window_s"}, exclude_unset=True)
+        return {"defences": on} | limits
+
+
 class TimersFile(FileModel):
     fr_timer_s: Annotated[float | None, number_in(0.5, 60)] = None
     fr_inv_timer_s: Annotated[float | None, number_in(1, 600)] = None
@@ -384,6 +418,7 @@ class SeedFile(FileModel):
     timers: TimersFile = TimersFile()
     workers: Annotated[int | None, integer_in(1, 64)] = None
     accounting: Annotated[str | None, one_of(ACCOUNTING_MODES)] = None
+    defences: DefencesFile = DefencesFile()
     load_shape: Annotated[LoadShapeFile | None, BeforeValidator(_given_mapping)] = None
 
     @model_validator(mode="after")
@@ -407,6 +442,7 @@ def parse_seed(data: Any, path: Path | str = "lab/seed.yaml") -> Seed:
     f = validate_file(SeedFile, data, path)
     settings = _written(f.routing, f.antiflood, f.timers) | f.model_dump(include={"workers", "accounting"},
                                                                          exclude_unset=True)
+    settings |= f.defences.settings()
     return Seed(domain=f.domain, accounts=tuple(_account(a) for a in f.accounts),
                 blocked_prefixes=tuple(BlockedPrefix(b.prefix, b.reason) for b in f.blocked_prefixes),
                 allow_list=f.allow_list, carriers=tuple(Carrier(c.name, c.priority, c.set) for c in f.carriers),

@@ -18,6 +18,7 @@ from qa.robot.labctl import LabKeywords
 from qa.robot.load import LoadKeywords
 from qa.robot.pcap import PcapKeywords
 from qa.robot.scenario import ScenarioKeywords
+from qa.robot.security import SecurityKeywords
 from qa.robot.tls import TlsKeywords
 from qa.robot.witnesses import WitnessKeywords
 
@@ -86,6 +87,8 @@ class VoipQA(DynamicCore):
     | ${summary}=    `Run Load Profile`    smoke.yaml
     | `Load Criteria Should Pass`    ${summary}
     | `Run SIPp Scenario`    my-scenarios/uac.xml    expect=200
+    | ${attack}=    `Run Attack`    brute-force
+    | `Defence Should Hold`    ${attack}
 
     A keyword that judges a call fails with every failing check, one per line, each named
     by its witness (``customer:``, ``carrier:``, ``platform:``, ``wire:``). Passwords and
@@ -102,7 +105,7 @@ class VoipQA(DynamicCore):
         self._lab = LabKeywords(self.ctx)
         super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), self._lab,
                           TlsKeywords(self.ctx), PcapKeywords(self.ctx), LoadKeywords(self.ctx),
-                          ScenarioKeywords(self.ctx)])
+                          ScenarioKeywords(self.ctx), SecurityKeywords(self.ctx)])
 
     def start_test(self, data, result) -> None:  # noqa: ANN001 - Robot's running/result models
         """Listener hook: a case tagged ``lab-only`` is skipped, with the reason, before its

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from qa.config import (MASK, AccountFile, CarrierFile, CdrFile, EnvironmentFile, PasswordInFileWarning, PortsFile,
-                       TargetFile, ThresholdsFile, find_environment, parse_environment_file)
+                       FloodFile, SecurityFile, SecurityNumbersFile, TargetFile, ThresholdsFile, find_environment,
+                       parse_environment_file)
 from qa.environments import environment_from_file, load_environment
 from qa.errors import BadInput, ConfigError
 from qa.paths import ROOT
@@ -48,7 +49,8 @@ def test_the_example_is_valid_and_documents_every_field():
     assert spec.target.ports.tls == 5061 and spec.accounts[1].balance_class == "zero"
     assert spec.cdr.mapping["duration"] == "billsec" and spec.thresholds.mos_min == 3.8
     text = EXAMPLE.read_text()
-    for model in (EnvironmentFile, TargetFile, PortsFile, AccountFile, CarrierFile, CdrFile, ThresholdsFile):
+    for model in (EnvironmentFile, TargetFile, PortsFile, AccountFile, CarrierFile, CdrFile, ThresholdsFile,
+                  SecurityFile, FloodFile, SecurityNumbersFile):
         for name in model.model_fields:
             assert f"{name}:" in text or f"{name} " in text, f"{model.__name__}.{name} is not documented"
 

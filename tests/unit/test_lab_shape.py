@@ -215,11 +215,17 @@ def test_direct_accounting_is_the_committed_platform(tmp_path: Path) -> None:
 
 #: lines of the lab fixes made after the baseline, besides their blocks below: both legs of
 #: a platform-ended call get their BYE (docs/design-notes.md)
+#: ... and the defences `voipqa security` proves (issue 11), each one on: its define, the auth
+#: ban's table and call, the identity headers stripped
 FIX_SETUP = re.compile(r'^(loadmodule "jsonrpcs\.so"|modparam\("jsonrpcs", .*\)'
-                       r'|modparam\("htable", "htable", "heldbye=>.*"\))$')
-#: (first line, last line) of each block a later fix added: the held-BYE event route, and
-#: the busy timeout of each worker's SQLite connection
-FIX_BLOCKS = (("event_route[tm:local-request] {", "}"), ("\tif ($var(db_ready) != 1) {", "\t}"))
+                       r'|modparam\("htable", "htable", "(heldbye|authfail)=>.*"\)'
+                       r'|#!define DEFENCE_[A-Z_]+'
+                       r'|\t+route\((AUTH_FAILED|SANITY)\);'
+                       r'|\tremove_hf\("(P-Asserted-Identity|Remote-Party-ID|P-Preferred-Identity)"\);)$')
+#: (first line, last line) of each block a later fix added: the held-BYE event route, the
+#: busy timeout of each worker's SQLite connection, the auth ban, the sanity checks
+FIX_BLOCKS = (("event_route[tm:local-request] {", "}"), ("\tif ($var(db_ready) != 1) {", "\t}"),
+              ("route[AUTH_FAILED] {", "}"), ("route[SANITY] {", "}"))
 
 
 def _without_later_fixes(lines: list[str]) -> list[str]:

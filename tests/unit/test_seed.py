@@ -48,7 +48,8 @@ def test_shipped_seed_content() -> None:
     assert seed.account("1006").deny == ("1555000999",) and seed.account("1006").allow_only == ()
     assert seed.account("1007").allow_only == ("1555000",) and seed.account("1007").deny == ()
     assert {p.prefix for p in seed.blocked_prefixes} >= {"1900", "882", "881", "53"}
-    assert seed.allow_list == ("127.0.0.1/32",)
+    # the customers, and the security suite's attackers (one address per attack)
+    assert seed.allow_list == ("127.0.0.1/32", "127.0.0.64/27")
     assert [(c.name, c.set, c.priority) for c in seed.carriers] == [
         ("carrier-a", 1, 10), ("carrier-b", 1, 5), ("carrier-c", 2, 10), ("carrier-d", 2, 5)]
     assert seed.set2_prefixes == ("1666",)
@@ -234,7 +235,8 @@ def test_create_db_seeds_tables(tmp_path: Path) -> None:
          "ORDER BY length(prefix) DESC LIMIT 1")
     assert conn.execute(q, ("19005551234",)).fetchone() == ("1900",)
     assert conn.execute(q, ("15550001234",)).fetchone() is None
-    assert conn.execute("SELECT ip_addr, mask, grp FROM address").fetchall() == [("127.0.0.1", 32, 1)]
+    assert conn.execute("SELECT ip_addr, mask, grp FROM address").fetchall() == [("127.0.0.1", 32, 1),
+                                                                                ("127.0.0.64", 27, 1)]
     assert conn.execute("SELECT account, kind, prefix FROM voipqa_account_prefix ORDER BY account").fetchall() == [
         ("1006", "deny", "1555000999"), ("1007", "allow", "1555000")]
     versions = dict(conn.execute("SELECT table_name, table_version FROM version").fetchall())
