@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from qa.cli.output import echo
@@ -31,8 +32,21 @@ def cmd_security(args: argparse.Namespace) -> int:
 
     check_names(args.only)   # an unknown attack is bad input before anything starts
     env = load_environment(args.env)
-    report = run_security(env, args.output, only=args.only, torture_dir=args.torture_dir,
-                          capture=not args.no_capture, log=echo)
+    received: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    saved = signal.signal(signal.SIGTERM, stop)
+    try:
+        report = run_security(env, args.output, only=args.only, torture_dir=args.torture_dir,
+                              capture=not args.no_capture, log=echo)
+    except KeyboardInterrupt:
+        echo(f"\nsecurity interrupted: {args.output / REPORT} has the attacks that finished")
+        return 143 if received else 130
+    finally:
+        signal.signal(signal.SIGTERM, saved)
     echo(f"\nsecurity {report.verdict.upper()} ({env.name}, {report.duration_s:.0f} s): {args.output / REPORT}")
     for entry in report.to_dict()["attacks"]:
         echo(f"  {entry['verdict']:14} {entry['name']:17} {entry['duration_s']:5.1f} s  {env.mask(entry['summary'])}")

@@ -32,11 +32,13 @@ class SecurityKeywords:
         from qa.security.runner import check_names, run_security
         from qa.security.target import from_environment
 
+        from pathlib import Path
+
         check_names([name])
         env = self.ctx.connect()
         target = self._targets.setdefault(env.name, from_environment(env))
         report = run_security(env, self.ctx.output_dir() / "security" / name, only=[name], capture=False,
-                              torture_dir=torture_dir, target=target,
+                              torture_dir=Path(torture_dir) if torture_dir else None, target=target,
                               log=lambda line: logger.info(self.ctx.mask(str(line))))
         entry: Attack = report.to_dict()["attacks"][0]
         entry["healthy_after"] = report.healthy_after

@@ -40,7 +40,7 @@ def run(target: SecurityTarget, result: AttackResult, log: Log) -> None:
     result.check("fingerprint", not disclosed,
                  f"the platform discloses its software version: {'; '.join(disclosed)}" if disclosed else
                  "no version in Server/User-Agent (" + (", ".join(result.evidence["fingerprints"]) or "none sent") + ")")
-    routed = [p for p in answered if p["method"] == "INVITE" and _routed(int(p["status"]))]  # type: ignore[arg-type]
+    routed = [p for p in answered if p["method"] == "INVITE" and isinstance(p["status"], int) and _routed(p["status"])]
     result.check("unauthenticated-invite", not routed,
                  "INVITE without credentials was not refused: " + "; ".join(
                      f"{p['transport']}:{p['port']} {p['reply']}" for p in routed) if routed else

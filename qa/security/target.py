@@ -100,7 +100,8 @@ def from_environment(env: Environment) -> SecurityTarget:
     if settings.customer and settings.customer not in env.accounts:
         raise BadInput(f"environment {env.name}: security.customer {settings.customer!r} is not one of its accounts")
     target = env.target
-    tls_expired, carrier_ports = None, ()
+    tls_expired: int | None = None
+    carrier_ports: tuple[int, ...] = ()
     if env.settings is not None:
         tls_expired = env.settings.target.ports.tls_expired
         carrier_ports = tuple(env.settings.carrier.sip_ports)

@@ -141,10 +141,15 @@ def _judge_forged(result: AttackResult, target: SecurityTarget, forged: Attempt)
         result.check("forged-identity", False, f"the authenticated call never reached the carrier ({forged.reply}): "
                                                "cannot tell what identity it carried")
         return
-    seen = [f"{k}: {v}" for row in forged.carrier for k, v in dict(row.get("x_headers") or {}).items()
-            if token in str(v)]
+    headers = [(k, v) for row in forged.carrier for k, v in _x_headers(row).items()]
+    seen = [f"{k}: {v}" for k, v in headers if token in str(v)]
     result.check("forged-identity", not seen,
                  "the carrier received the forged identity: " + "; ".join(seen) if seen else
                  "the carrier never saw the forged identity (" + ", ".join(
-                     f"{k}: {v}" for row in forged.carrier for k, v in dict(row.get("x_headers") or {}).items()
-                     if k.lower() == ACCOUNT_HEADER.lower()) + ")")
+                     f"{k}: {v}" for k, v in headers if k.lower() == ACCOUNT_HEADER.lower()) + ")")
+
+
+def _x_headers(row: dict[str, object]) -> dict[str, object]:
+    """The X- headers the carrier recorded for a call (its CDR's ``x_headers``)."""
+    value = row.get("x_headers")
+    return value if isinstance(value, dict) else {}

@@ -436,24 +436,18 @@ def record_witnesses(target: SecurityTarget, result: AttackResult, outcomes: Seq
     """``carrier`` (no Call-ID of ours in the carrier's CDRs) and ``billing`` (none in the
     platform's), each only when the environment has that witness."""
     ids = sorted({c for o in outcomes for c in o.call_ids})
-    if target.has_carrier_witness:
-        hit = _matched(target.carrier_rows(ids), ids)
+    witnesses = (("carrier", target.has_carrier_witness, target.carrier_rows, "reached_carrier", "reached the carrier",
+                  "no carrier leg"),
+                 ("billing", target.has_billing_witness, target.billed_rows, "billed", "billed", "no CDR"))
+    for check, present, rows, flag, got, none in witnesses:
+        if not present:
+            result.evidence[check] = f"no {check} witness: whether a message {got} is unknown"
+            continue
+        hit = _matched(rows(ids), ids)
         for o in outcomes:
-            o.reached_carrier = bool(hit & set(o.call_ids))
-        names = [o.name for o in outcomes if o.reached_carrier]
-        result.check("carrier", not names, f"reached the carrier: {', '.join(names)}" if names else
-                     f"no carrier leg for any of {len(ids)} Call-IDs")
-    else:
-        result.evidence["carrier"] = "no carrier witness: whether a message reached the carrier is unknown"
-    if target.has_billing_witness:
-        hit = _matched(target.billed_rows(ids), ids)
-        for o in outcomes:
-            o.billed = bool(hit & set(o.call_ids))
-        names = [o.name for o in outcomes if o.billed]
-        result.check("billing", not names, f"billed: {', '.join(names)}" if names else
-                     f"no CDR for any of {len(ids)} Call-IDs")
-    else:
-        result.evidence["billing"] = "no billing witness: whether a message was billed is unknown"
+            setattr(o, flag, bool(hit & set(o.call_ids)))
+        names = [o.name for o in outcomes if getattr(o, flag)]
+        result.check(check, not names, f"{got}: {', '.join(names)}" if names else f"{none} for any of {len(ids)} Call-IDs")
 
 
 def _matched(rows: Iterable[dict[str, Any]], ids: Iterable[str]) -> set[str]:

@@ -6,10 +6,8 @@ in a temporary directory (valid, expired, another CA).
 
 from __future__ import annotations
 
-import socket
 import ssl
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from qa.customer.result import TlsReport
 from qa.customer.tls import days_left, decode_cert, fill_cert, tls_check
 from qa.ports import allocate_ports
 from qa.tools import have_tool
+from tests.tls_server import TlsServer
 
 NAME = "lab.voipqa.test"
 needs_openssl = pytest.mark.skipif(not have_tool("openssl"), reason="openssl not installed")
@@ -77,43 +76,9 @@ def pki(tmp_path_factory) -> Path:
     return d
 
 
-class _TlsServer:
-    """Accepts TLS connections on 127.0.0.1 with one certificate until stopped."""
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
-        self.sock = socket.create_server(("127.0.0.1", allocate_ports(1)[0]))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(2)
-            try:
-                with self.ctx.wrap_socket(conn, server_side=True):
-                    pass
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def servers(pki):
-    running = {name: _TlsServer(pki / f"{name}.crt", pki / f"{name}.key") for name in ("valid", "expired")}
+    running = {name: TlsServer(_context(pki / f"{name}.crt", pki / f"{name}.key"), allocate_ports(1)[0]) for name in ("valid", "expired")}
     yield {name: srv.port for name, srv in running.items()}
     for srv in running.values():
         srv.close()
@@ -183,3 +148,9 @@ def test_robot_assertions_over_a_report():
         kw.tls_days_to_expiry_should_be_at_least(ok, 30)
     with pytest.raises(AssertionError, match="was accepted"):
         kw.tls_certificate_should_be_rejected(ok, "expired")
+
+
+def _context(cert: Path, key: Path) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx

@@ -13,7 +13,6 @@ import json
 import socket
 import ssl
 import subprocess
-import threading
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from qa.security.model import AttackResult
 from qa.security.target import SecurityTarget
 from qa.security.tls import run
 from qa.tools import have_tool
+from tests.tls_server import TlsServer
 
 NAME = "sip.voipqa.test"
 
@@ -54,39 +54,6 @@ def pki(tmp_path_factory) -> Path:
     return d
 
 
-class _Server:
-    """Completes (or refuses) TLS handshakes on 127.0.0.1 until closed."""
-
-    def __init__(self, ctx: ssl.SSLContext) -> None:
-        self.ctx = ctx
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(2)
-            try:
-                with self.ctx.wrap_socket(conn, server_side=True):
-                    pass
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=2)
-        self.sock.close()
-
-
 def _server_context(pki: Path, cert: str, *, legacy: bool = False, ask_client_cert: bool = False) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki / f"{cert}.crt", pki / f"{cert}.key")
@@ -104,11 +71,11 @@ def _server_context(pki: Path, cert: str, *, legacy: bool = False, ask_client_ce
 @pytest.fixture(scope="module")
 def servers(pki):
     running = {
-        "modern": _Server(_server_context(pki, "valid")),
-        "legacy": _Server(_server_context(pki, "valid", legacy=True)),
-        "soon": _Server(_server_context(pki, "soon")),
-        "expired": _Server(_server_context(pki, "expired")),
-        "asks": _Server(_server_context(pki, "valid", ask_client_cert=True)),
+        "modern": TlsServer(_server_context(pki, "valid")),
+        "legacy": TlsServer(_server_context(pki, "valid", legacy=True)),
+        "soon": TlsServer(_server_context(pki, "soon")),
+        "expired": TlsServer(_server_context(pki, "expired")),
+        "asks": TlsServer(_server_context(pki, "valid", ask_client_cert=True)),
     }
     yield {name: srv.port for name, srv in running.items()}
     for srv in running.values():
