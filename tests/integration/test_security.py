@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -59,33 +62,52 @@ def _undefended_seed(path: Path) -> Path:
     return path
 
 
-def _attack_run(run_dir: Path, out: Path) -> tuple[int, dict, str]:
-    proc = voipqa("security", "--output", str(out), lab_dir=run_dir, timeout=300)
+def _start_attacks(run_dir: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "qa.cli", "security", "--output", str(out)], cwd=ROOT,
+                            env=dict(os.environ, VOIPQA_LAB_DIR=str(run_dir)), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _finished(proc: subprocess.Popen, out: Path) -> tuple[int, dict, str]:
+    text, _ = proc.communicate(timeout=300)
     report_file = out / "security.json"
-    assert report_file.is_file(), f"no security.json; exit {proc.returncode}: {proc.stderr[-2000:]}"
-    return proc.returncode, json.loads(report_file.read_text()), proc.stdout + proc.stderr
+    assert report_file.is_file(), f"no security.json; exit {proc.returncode}: {text[-2000:]}"
+    return proc.returncode, json.loads(report_file.read_text()), text
 
 
 @pytest.fixture(scope="module")
-def defended(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("defended") / "lab"
-    state, _ = lab.up(run_dir, timeout=30)
+def runs(tmp_path_factory):
+    """Both labs attacked at once (two independent platforms; the attacks are bounded and
+    the verdicts do not depend on timing finer than a second), to halve the module's time."""
+    base = tmp_path_factory.mktemp("security")
+    strong, weak = base / "defended", base / "undefended"
+    state, _ = lab.up(strong / "lab", timeout=30)
     try:
-        code, report, text = _attack_run(run_dir, run_dir.parent / "out")
-        yield state, code, report, text
+        lab.up(weak / "lab", seed=_undefended_seed(base / "seed.yaml"), timeout=30)
+        try:
+            procs = [_start_attacks(d / "lab", d / "out") for d in (strong, weak)]
+            try:
+                results = [_finished(p, d / "out") for p, d in zip(procs, (strong, weak))]
+            finally:
+                for p in procs:
+                    if p.poll() is None:
+                        p.kill()
+            yield state, results[0], results[1]
+        finally:
+            lab.down(weak / "lab")
     finally:
-        lab.down(run_dir)
+        lab.down(strong / "lab")
 
 
 @pytest.fixture(scope="module")
-def undefended(tmp_path_factory):
-    base = tmp_path_factory.mktemp("undefended")
-    run_dir = base / "lab"
-    lab.up(run_dir, seed=_undefended_seed(base / "seed.yaml"), timeout=30)
-    try:
-        yield _attack_run(run_dir, base / "out")
-    finally:
-        lab.down(run_dir)
+def defended(runs):
+    state, (code, report, text), _ = runs
+    return state, code, report, text
+
+
+@pytest.fixture(scope="module")
+def undefended(runs):
+    return runs[2]
 
 
 def test_every_defence_of_the_lab_holds(defended):
