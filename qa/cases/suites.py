@@ -128,9 +128,12 @@ def capture_for_run(lab_dir: Path | None, output: Path, echo=print, env: str | N
         yield run
         return
     echo(f"capturing to {capture.path}")
+    # the Robot processes the run starts find the capture here (the Wireshark keywords)
+    os.environ["VOIPQA_CAPTURE"] = str(capture.path)
     try:
         yield run
     finally:
+        os.environ.pop("VOIPQA_CAPTURE", None)
         run.files.extend(capture.stop())
 
 

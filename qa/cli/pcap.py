@@ -1,4 +1,4 @@
-"""``voipqa pcap check | calls | ladder``: what went over the wire (DESIGN §7, §9).
+"""``voipqa pcap check | calls | ladder | filter``: what went over the wire (DESIGN §7, §9).
 
 ``check`` exits 0 when no finding reaches ``--fail-on`` (default ``error``: warnings and
 infos are printed but do not fail; ``--fail-on warning`` fails on warnings too), 1 when
@@ -61,6 +61,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ladder.add_argument("--call-id", required=True)
     ladder.add_argument("--html", required=True, metavar="OUT")
     ladder.set_defaults(func=cmd_ladder)
+
+    flt = pcap_sub.add_parser("filter", help="a Wireshark display filter over one call (or the whole file)",
+                              epilog="exit status: 0 a frame matched, 1 none did, 2 a bad filter (tshark's "
+                                     "reason), no frames for the call, or an unreadable file")
+    flt.add_argument("file", metavar="FILE")
+    flt.add_argument("filter", metavar="DISPLAY_FILTER", help='e.g. \'sip.Method == "INVITE"\'')
+    flt.add_argument("--call-id", default=None, help="only this call's frames (its SIP and its RTP)")
+    flt.add_argument("--field", action="append", default=[], metavar="NAME",
+                     help="print this field of each matching frame (repeatable), e.g. sip.Via.transport")
+    flt.add_argument("--json", action="store_true", help="one JSON object: the matches and their fields")
+    flt.set_defaults(func=cmd_filter)
 
 
 def _existing(path: str) -> Path:
@@ -209,3 +220,25 @@ def cmd_ladder(args: argparse.Namespace) -> int:
     console.print(f"ladder of {escape(args.call_id)} ({len(found[0].events)} messages) written to "
                   f"{escape(str(out))}")
     return 0
+
+
+def cmd_filter(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from qa.analysis.wireshark import call_capture, check_filter, match, whole_capture
+
+    path = _existing(args.file)
+    check_filter(args.filter)
+    with tempfile.TemporaryDirectory(prefix="voipqa-filter-") as tmp:
+        scope = call_capture(path, args.call_id, tmp) if args.call_id else whole_capture(path)
+        matches = match(scope, args.filter, args.field)
+    if args.json:
+        print(json.dumps({"file": str(path), "call_id": args.call_id, "filter": args.filter,
+                          "frames": len(scope.frames) if scope.frames is not None else None,
+                          "matched": len(matches), "matches": [m.to_dict() for m in matches]}))
+    else:
+        for m in matches:
+            values = "  ".join(f"{name}={','.join(v)}" for name, v in m.fields.items())
+            console.print(plain(f"frame {m.frame}" + (f"  {values}" if values else "")))
+        console.print(plain(f"{len(matches)} frame(s) of {scope.describe()} match {args.filter}"))
+    return 0 if matches else 1

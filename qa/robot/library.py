@@ -20,6 +20,7 @@ from qa.robot.pcap import PcapKeywords
 from qa.robot.scenario import ScenarioKeywords
 from qa.robot.security import SecurityKeywords
 from qa.robot.tls import TlsKeywords
+from qa.robot.wireshark import WiresharkKeywords
 from qa.robot.witnesses import WitnessKeywords
 
 
@@ -88,6 +89,7 @@ class VoipQA(DynamicCore):
     | `Load Criteria Should Pass`    ${summary}
     | `Run SIPp Scenario`    my-scenarios/uac.xml    expect=200
     | ${attack}=    `Run Attack`    brute-force
+    | `Capture Should Match`    ${call}    sip.Method == "INVITE" && sdp.media.format contains "PCMA"    count=1
     | `Defence Should Hold`    ${attack}
 
     A keyword that judges a call fails with every failing check, one per line, each named
@@ -105,7 +107,8 @@ class VoipQA(DynamicCore):
         self._lab = LabKeywords(self.ctx)
         super().__init__([CallKeywords(self.ctx), WitnessKeywords(self.ctx), self._lab,
                           TlsKeywords(self.ctx), PcapKeywords(self.ctx), LoadKeywords(self.ctx),
-                          ScenarioKeywords(self.ctx), SecurityKeywords(self.ctx)])
+                          ScenarioKeywords(self.ctx), SecurityKeywords(self.ctx),
+                          WiresharkKeywords(self.ctx)])
 
     def start_test(self, data, result) -> None:  # noqa: ANN001 - Robot's running/result models
         """Listener hook: a case tagged ``lab-only`` is skipped, with the reason, before its
