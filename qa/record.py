@@ -86,6 +86,11 @@ class CallRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    @property
+    def passed(self) -> bool:
+        """Every witness agreed with the case (``assert call.passed, call.reasons``)."""
+        return self.verdict == "pass"
+
     def fail(self, witness: str, reason: str) -> None:
         """Record a disagreement; ``witness`` is customer, carrier, platform or wire."""
         self.reasons.append(f"{witness}: {reason}")

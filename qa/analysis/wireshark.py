@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from qa.errors import BadInput, ParseError
 from qa.sdp import SessionDescription
 from qa.tools import require_tool
 
-__all__ = ["BadFilter", "CallCapture", "Match", "NoCallFrames", "call_capture", "check_filter", "match", "whole_capture"]
+__all__ = ["BadFilter", "CallCapture", "LiveCapture", "Match", "NoCallFrames", "call_capture", "check_filter",
+           "match", "whole_capture"]
 
 #: how long tshark may take to judge a filter or dissect a call's frames
 TSHARK_TIMEOUT_S = 60.0
@@ -95,9 +97,7 @@ def check_filter(expression: str) -> None:
         proc = subprocess.run([require_tool("tshark"), "-n", "-r", str(empty), "-Y", expression],
                               capture_output=True, text=True, timeout=TSHARK_TIMEOUT_S)
     if proc.returncode != 0:
-        reason = next((line.removeprefix("tshark:").strip() for line in proc.stderr.splitlines()
-                       if line.startswith("tshark:")), proc.stderr.strip().splitlines()[-1:] or ["rejected"])
-        raise BadFilter(f"display filter {expression!r}: {reason if isinstance(reason, str) else reason[0]}")
+        raise BadFilter(f"display filter {expression!r}: {_tshark_reason(proc.stderr)}")
 
 
 def call_capture(path: str | Path, call_id: str, workdir: str | Path) -> CallCapture:
@@ -112,16 +112,49 @@ def call_capture(path: str | Path, call_id: str, workdir: str | Path) -> CallCap
 
 
 def match(call: CallCapture, expression: str, fields: Iterable[str] = ()) -> list[Match]:
-    """The call's frames that ``expression`` matches, with the values of ``fields``."""
+    """The call's frames that ``expression`` matches, with the values of ``fields``.
+
+    tshark writes the matching frames' dissection trees (PDML) and pyshark turns each into
+    its packet model (layers, fields by their Wireshark names). tshark runs as a plain
+    child process rather than through pyshark's asyncio capture: that one needs a child
+    watcher of the main thread and fails where tests run in a thread (pytest-xdist).
+    """
     check_filter(expression)
-    import pyshark  # the optional second opinion: loaded only when a filter runs
+    from pyshark.tshark.output_parser.tshark_xml import packet_from_xml_packet  # only when a filter runs
 
     names = list(fields)
-    capture = pyshark.FileCapture(str(call.path), display_filter=expression, keep_packets=False)
-    try:
-        return [Match(call.original(int(pkt.number)), {n: _values(pkt, n) for n in names}) for pkt in capture]
-    finally:
-        capture.close()
+    argv = [require_tool("tshark"), "-n", "-r", str(call.path), "-Y", expression, "-T", "pdml"]
+    found: list[Match] = []
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        for xml in _pdml_packets(proc.stdout):
+            packet = packet_from_xml_packet(xml)
+            found.append(Match(call.original(int(packet.number)), {n: _values(packet, n) for n in names}))
+        stderr = proc.stderr.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise BadInput(f"tshark could not read {call.path}: {_tshark_reason(stderr)}")
+    return found
+
+
+def _pdml_packets(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """Each ``<packet>...</packet>`` of a PDML stream, as it comes."""
+    current: list[bytes] | None = None
+    for line in stream:
+        stripped = line.strip()
+        if stripped == b"<packet>":
+            current = [line]
+        elif current is not None:
+            current.append(line)
+            if stripped == b"</packet>":
+                yield b"".join(current)
+                current = None
+
+
+def _tshark_reason(stderr: str) -> str:
+    """tshark's own complaint, one line (its warning about running as root left out)."""
+    lines = [ln.removeprefix("tshark:").strip() for ln in stderr.splitlines()
+             if ln.strip() and "could be dangerous" not in ln]
+    return lines[0] if lines else "exit status not 0"
 
 
 def _values(packet: object, name: str) -> list[str]:
@@ -209,3 +242,81 @@ def _copy(path: Path, wanted: set[int], out: Path) -> list[int]:
     index = {lt: i for i, lt in enumerate(linktypes)}
     write_pcapng(out, [(index[lt], ts, data) for _, ts, lt, data in records], linktypes)
     return [r[0] for r in records]
+
+
+class LiveCapture:
+    """Display filters over calls of a capture that is still being written (a run's).
+
+    The capture tool hands packets over in blocks, about a second late: a call's frames
+    are taken once they have stopped changing for ``quiet_s`` (at most ``timeout_s``), and
+    kept, so the next assertion on the same call costs only the dissection. Both front
+    ends use this: the Robot keywords and the pytest plugin's ``voipqa_capture``.
+    """
+
+    def __init__(self, path: Path, workdir: Path, *, timeout_s: float = 15.0, quiet_s: float = 1.5) -> None:
+        self.path = Path(path)
+        self.workdir = Path(workdir)
+        self.timeout_s, self.quiet_s = timeout_s, quiet_s
+        self._settled: dict[str, CallCapture] = {}
+
+    def scope(self, call_id: str | None) -> CallCapture:
+        """The frames of ``call_id`` once settled (None: the whole capture as it is now)."""
+        if call_id is None:
+            return whole_capture(self.path)
+        if call_id not in self._settled:
+            self._settled[call_id] = self._settle(call_id)
+        return self._settled[call_id]
+
+    def _settle(self, call_id: str) -> CallCapture:
+        deadline = time.monotonic() + self.timeout_s
+        last: tuple[int, ...] | None = None
+        since = time.monotonic()
+        while True:
+            try:
+                scope: CallCapture | None = call_capture(self.path, call_id, self.workdir)
+            except NoCallFrames:
+                scope = None
+            frames = tuple(scope.frames or ()) if scope else ()
+            if frames != last:
+                last, since = frames, time.monotonic()
+            elif scope is not None and time.monotonic() - since >= self.quiet_s:
+                return scope
+            if time.monotonic() > deadline:
+                if scope is None:
+                    raise NoCallFrames(f"{self.path}: no frames for call {call_id!r}")
+                return scope
+            time.sleep(0.3)
+
+    def match(self, call_id: str | None, expression: str, fields: Iterable[str] = ()) -> tuple[CallCapture, list[Match]]:
+        """The scope and the frames of it that ``expression`` matches (with ``fields``)."""
+        check_filter(expression)
+        scope = self.scope(call_id)
+        return scope, match(scope, expression, fields)
+
+    def should_match(self, call_id: str | None, expression: str, count: int | None = None) -> list[Match]:
+        """AssertionError unless a frame (exactly ``count`` frames) matches."""
+        scope, found = self.match(call_id, expression)
+        if (count is None and not found) or (count is not None and len(found) != int(count)):
+            want = "at least 1" if count is None else str(count)
+            raise AssertionError(f"{expression}: {len(found)} frame(s) of {scope.describe()} match, expected {want}")
+        return found
+
+    def should_not_match(self, call_id: str | None, expression: str) -> None:
+        """AssertionError naming the frames when any matches."""
+        scope, found = self.match(call_id, expression)
+        if found:
+            raise AssertionError(f"{expression}: frame(s) {', '.join(str(m.frame) for m in found[:10])} of "
+                                 f"{scope.describe()} match, expected none")
+
+    def fields(self, call_id: str | None, name: str, expression: str | None = None) -> list[str]:
+        """Every value of field ``name`` in the frames matching ``expression`` (default: having it)."""
+        _, found = self.match(call_id, expression or name, (name,))
+        return [v for m in found for v in m.fields[name]]
+
+    def field_should_be(self, call_id: str | None, name: str, expected: str) -> None:
+        """AssertionError unless the first value of ``name`` is ``expected``."""
+        values = self.fields(call_id, name)
+        if not values:
+            raise AssertionError(f"{name}: in no frame of {self.scope(call_id).describe()}")
+        if values[0] != str(expected):
+            raise AssertionError(f"{name}: first value {values[0]!r}, expected {str(expected)!r}")

@@ -10,17 +10,10 @@ from robot.api import logger
 from robot.api.deco import keyword
 from robot.utils import timestr_to_secs
 
-from qa.cases import CallRecord, CallSpec, Expectation
+from qa.cases import CallRecord, CallSpec
+from qa.cases.api import call_spec
 from qa.robot.running import running_test, test_name
 
-
-
-def _expectation(expect: str | int | None, carrier_sees: str | bool | None, check_cdr: bool = True,
-                 media: str | None = None) -> Expectation:
-    code = None if expect in (None, "", "any", "ANY") else int(expect)
-    sees = carrier_sees if isinstance(carrier_sees, bool) or carrier_sees is None else (
-        str(carrier_sees).lower() in ("true", "yes", "1"))
-    return Expectation(final_code=code, carrier_sees=sees, check_cdr=check_cdr, media=media or None)
 
 
 Transport = Literal["udp", "tcp", "tls"]
@@ -31,11 +24,6 @@ MediaExpectation = Literal["both", "early", "any"]
 def _seconds(value: timedelta | str | float) -> float:
     """Robot time (``3s``, ``1 min``) or a timedelta, in seconds."""
     return value.total_seconds() if isinstance(value, timedelta) else timestr_to_secs(value)
-
-
-def _codecs(codecs: str | None) -> tuple[str, ...]:
-    default = CallSpec.__dataclass_fields__["codecs"].default
-    return tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else default
 
 
 class CallKeywords:
@@ -56,16 +44,13 @@ class CallKeywords:
               kind: str = "call", local_ip: str | None = None, dtmf: str = "", dtmf_mode: DtmfMode = "rfc4733",
               media: str | None = None, session_expires: int | None = None, padding: int = 0,
               cancel_after: timedelta | str | None = None, expect_media: MediaExpectation | None = None) -> CallSpec:
-        return CallSpec(case=case or test_name() or f"{caller}->{callee}", test=running_test(),
-                        from_user=str(caller), to=str(callee),
-                        password=password, transport=transport.lower(), duration_s=_seconds(duration),
-                        timeout_s=_seconds(timeout), codecs=_codecs(codecs), kind=kind,
-                        expect=_expectation(expect, carrier_sees, check_cdr=kind != "register",
-                                            media=expect_media),
-                        local_ip=local_ip, dtmf=str(dtmf), dtmf_mode=dtmf_mode.lower(), media=media,
-                        session_expires=int(session_expires) if session_expires not in (None, "") else None,
-                        padding=int(padding),
-                        cancel_after_s=_seconds(cancel_after) if cancel_after else None)
+        return call_spec(case or test_name() or f"{caller}->{callee}", caller, callee, test=running_test(),
+                         expect=expect, carrier_sees=carrier_sees, password=password, transport=transport,
+                         duration_s=_seconds(duration), timeout_s=_seconds(timeout), codecs=codecs, kind=kind,
+                         local_ip=local_ip, dtmf=dtmf, dtmf_mode=dtmf_mode, media=media,
+                         session_expires=session_expires, padding=padding,
+                         cancel_after_s=_seconds(cancel_after) if cancel_after else None,
+                         expect_media=expect_media)
 
     def _log(self, record: CallRecord) -> CallRecord:
         logger.info(self.ctx.mask(record.to_json()))

@@ -1,27 +1,23 @@
-"""Wireshark display filters as assertions over the run's capture (:mod:`qa.analysis.wireshark`).
+"""Wireshark display filters as assertions over the run's capture: thin keywords over
+:class:`qa.analysis.wireshark.LiveCapture`.
 
 Each keyword takes a call (the record ``Place Call`` returns, or a Call-ID) or ``run`` for
 the whole capture, and a display filter as Wireshark writes it. Only the call's frames are
-dissected. The run's capture is being written while the cases run: the keyword waits
-until the call's frames stop changing (the capture tool hands packets over in blocks,
-about a second late) before it matches, so an assertion never judges half a call.
+dissected, once they have all reached the capture file.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from robot.api import logger
 from robot.api.deco import keyword
 
-#: how long a keyword waits for a call's frames to reach the capture file, and how long
-#: they must stay the same to count as all there
-SETTLE_TIMEOUT_S = 15.0
-SETTLE_QUIET_S = 1.5
+from qa.analysis.wireshark import BadFilter, LiveCapture, NoCallFrames
+
 CAPTURE_FILE = "capture.pcapng"
 
 
@@ -41,52 +37,21 @@ class WiresharkKeywords:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self._tmp = tempfile.TemporaryDirectory(prefix="voipqa-wireshark-")
-        self._settled: dict[str, Any] = {}   # Call-ID -> its frames, once they stopped changing
+        self._live: LiveCapture | None = None
 
-    def _capture(self) -> Path:
+    def _capture(self) -> LiveCapture:
         path = Path(os.environ.get("VOIPQA_CAPTURE") or self.ctx.output_dir() / CAPTURE_FILE)
         if not path.is_file():
             raise AssertionError(f"no capture at {path}: run the suite with `voipqa run` (capture on)")
-        return path
+        if self._live is None or self._live.path != path:
+            self._live = LiveCapture(path, Path(self._tmp.name))
+        return self._live
 
-    def _scope(self, call: Any):  # noqa: ANN202 - qa.analysis.wireshark.CallCapture
-        from qa.analysis.wireshark import NoCallFrames, call_capture, whole_capture
-
-        call_id = call_id_of(call)
-        path = self._capture()
-        if call_id is None:
-            return whole_capture(path)
-        if call_id in self._settled:
-            return self._settled[call_id]
-        deadline, last, since = time.monotonic() + SETTLE_TIMEOUT_S, None, time.monotonic()
-        while True:
-            try:
-                scope = call_capture(path, call_id, self._tmp.name)
-            except NoCallFrames:
-                scope = None
-            frames = tuple(scope.frames or ()) if scope else ()
-            if frames != last:
-                last, since = frames, time.monotonic()
-            elif scope is not None and time.monotonic() - since >= SETTLE_QUIET_S:
-                self._settled[call_id] = scope
-                return scope
-            if time.monotonic() > deadline:
-                if scope is None:
-                    raise AssertionError(f"no frames for call {call_id} in {path}")
-                return scope
-            time.sleep(0.3)
-
-    def _match(self, call: Any, expression: str, fields: tuple[str, ...] = ()) -> tuple[Any, list[Any]]:
-        from qa.analysis.wireshark import BadFilter, match
-
-        scope = self._scope(call)
+    def _run(self, action: str, call: Any, *args: Any) -> Any:
         try:
-            found = match(scope, expression, fields)
-        except BadFilter as exc:
+            return getattr(self._capture(), action)(call_id_of(call), *args)
+        except (BadFilter, NoCallFrames) as exc:
             raise AssertionError(str(exc)) from None
-        logger.info(f"{expression}: {len(found)} frame(s) of {scope.describe()} "
-                    f"({', '.join(str(m.frame) for m in found[:20])})")
-        return scope, found
 
     @keyword
     def capture_should_match(self, call: Any, display_filter: str, count: int | None = None) -> None:
@@ -95,11 +60,8 @@ class WiresharkKeywords:
 
         Example: ``Capture Should Match    ${call}    sip.Method == "INVITE" && sdp.media.format contains "PCMA"    count=1``
         """
-        scope, found = self._match(call, display_filter)
-        if (count is None and not found) or (count is not None and len(found) != int(count)):
-            want = "at least 1" if count is None else str(count)
-            raise AssertionError(f"{display_filter}: {len(found)} frame(s) of {scope.describe()} match, "
-                                 f"expected {want}")
+        found = self._run("should_match", call, display_filter, count)
+        logger.info(f"{display_filter}: frames {', '.join(str(m.frame) for m in found[:20])}")
 
     @keyword
     def capture_should_not_match(self, call: Any, display_filter: str) -> None:
@@ -107,10 +69,7 @@ class WiresharkKeywords:
 
         Example: ``Capture Should Not Match    ${call}    sip.Status-Code >= 500``
         """
-        scope, found = self._match(call, display_filter)
-        if found:
-            raise AssertionError(f"{display_filter}: frame(s) {', '.join(str(m.frame) for m in found[:10])} of "
-                                 f"{scope.describe()} match, expected none")
+        self._run("should_not_match", call, display_filter)
 
     @keyword
     def wireshark_fields(self, call: Any, field: str, display_filter: str | None = None) -> list[str]:
@@ -119,8 +78,9 @@ class WiresharkKeywords:
 
         Example: ``${transports}=    Wireshark Fields    ${call}    sip.Via.transport``
         """
-        _, found = self._match(call, display_filter or field, (field,))
-        return [v for m in found for v in m.fields[field]]
+        values: list[str] = self._run("fields", call, field, display_filter)
+        logger.info(f"{field}: {values[:50]}")
+        return values
 
     @keyword
     def wireshark_field_should_be(self, call: Any, field: str, expected: str) -> None:
@@ -128,8 +88,4 @@ class WiresharkKeywords:
 
         Example: ``Wireshark Field Should Be    ${call}    rtpevent.event_id    1``
         """
-        values = self.wireshark_fields(call, field)
-        if not values:
-            raise AssertionError(f"{field}: in no frame of call {call_id_of(call) or 'run'}")
-        if values[0] != str(expected):
-            raise AssertionError(f"{field}: first value {values[0]!r}, expected {str(expected)!r}")
+        self._run("field_should_be", call, field, expected)
