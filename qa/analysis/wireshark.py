@@ -87,10 +87,16 @@ def whole_capture(path: str | Path) -> CallCapture:
     return CallCapture(None, path, path)
 
 
+#: filters tshark accepted in this process: a suite asserts the same few over and over
+_ACCEPTED: set[str] = set()
+
+
 def check_filter(expression: str) -> None:
     """Raise :class:`BadFilter` when tshark does not accept ``expression`` (its reason, one line)."""
     if not expression.strip():
         raise BadFilter("display filter is empty")
+    if expression in _ACCEPTED:
+        return
     with tempfile.TemporaryDirectory(prefix="voipqa-dfilter-") as tmp:
         empty = Path(tmp) / "empty.pcapng"
         write_pcapng(empty, [])
@@ -98,6 +104,7 @@ def check_filter(expression: str) -> None:
                               capture_output=True, text=True, timeout=TSHARK_TIMEOUT_S)
     if proc.returncode != 0:
         raise BadFilter(f"display filter {expression!r}: {_tshark_reason(proc.stderr)}")
+    _ACCEPTED.add(expression)
 
 
 def call_capture(path: str | Path, call_id: str, workdir: str | Path) -> CallCapture:
@@ -320,3 +327,54 @@ class LiveCapture:
             raise AssertionError(f"{name}: in no frame of {self.scope(call_id).describe()}")
         if values[0] != str(expected):
             raise AssertionError(f"{name}: first value {values[0]!r}, expected {str(expected)!r}")
+
+
+#: expert severities that are a complaint (epan/proto.h PI_WARN, PI_ERROR)
+_EXPERT_WARN = 0x00600000
+#: frames judged per tshark run (the display filter lists them)
+_FRAMES_PER_RUN = 500
+#: flagged frames judged at most: a second opinion, not a second analysis
+MAX_JUDGED_FRAMES = 5000
+
+
+def frame_verdicts(path: str | Path, frames: Iterable[int], sip_ports: Iterable[int] = ()) -> dict[int, str]:
+    """Wireshark's verdict on each of ``frames`` of ``path``: its expert messages of warning
+    or error severity (and "Malformed Packet"), or "no complaint". voipqa's SIP ports are
+    decoded as SIP, as :mod:`qa.analysis.tshark` does, so both judge the same bytes."""
+    from pyshark.tshark.output_parser.tshark_xml import packet_from_xml_packet
+
+    wanted = sorted(set(frames))[:MAX_JUDGED_FRAMES]
+    decode = [a for p in sorted(set(sip_ports) - {5060, 5061})[:32]
+              for a in ("-d", f"udp.port=={p},sip", "-d", f"tcp.port=={p},sip")]
+    verdicts = {n: "no complaint" for n in wanted}
+    for start in range(0, len(wanted), _FRAMES_PER_RUN):
+        chunk = ",".join(str(n) for n in wanted[start:start + _FRAMES_PER_RUN])
+        argv = [require_tool("tshark"), "-n", "-r", str(path), *decode, "-Y", f"frame.number in {{{chunk}}}",
+                "-T", "pdml"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            for xml in _pdml_packets(proc.stdout):
+                packet = packet_from_xml_packet(xml)
+                complaints = _complaints(packet)
+                if complaints:
+                    verdicts[int(packet.number)] = "; ".join(complaints)
+            stderr = proc.stderr.read().decode(errors="replace")
+        if proc.returncode not in (0, 2):   # 2: some packets were cut short, as tshark says of many captures
+            raise BadInput(f"{path}: tshark failed: {_tshark_reason(stderr)}")
+    return verdicts
+
+
+def _complaints(packet: object) -> list[str]:
+    out: list[str] = []
+    for layer in getattr(packet, "layers", []):
+        if getattr(layer, "layer_name", "") == "_ws.malformed":
+            out.append("Malformed Packet")
+        messages = layer.get_field("_ws.expert.message")
+        severities = layer.get_field("_ws.expert.severity")
+        if messages is None:
+            continue
+        sev = [int(s.show) if str(s.show).isdigit() else 0 for s in getattr(severities, "all_fields", [])]
+        for i, msg in enumerate(getattr(messages, "all_fields", [messages])):
+            if (sev[i] if i < len(sev) else _EXPERT_WARN) >= _EXPERT_WARN:
+                out.append(str(msg.show))
+    return list(dict.fromkeys(out))

@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="lowest finding severity that makes the exit status 1 (default: error; "
                             "warnings do not fail unless --fail-on warning)")
     check.add_argument("--json", action="store_true", help="one JSON object per file (docs/pcap-json.md)")
-    check.add_argument("--second-opinion", choices=["tshark"], default=None,
-                       help="also run tshark and list where it disagrees on malformed SIP")
+    check.add_argument("--second-opinion", choices=["tshark", "wireshark"], default=None,
+                       help="tshark: list where tshark disagrees on malformed SIP; wireshark: Wireshark's "
+                            "verdict on each flagged frame (its expert info, or 'no complaint'), through pyshark")
     check.add_argument("--all-findings", action="store_true", help="print every kept finding, not the first 50")
     check.add_argument("--one-process", action="store_true",
                        help="read, check and correlate in this process only (default: a capture over "
@@ -123,14 +124,24 @@ def _check_one(path: Path, args: argparse.Namespace) -> int:
 
     report = _analyze(path, args.json, keep_calls=0, parallel=False if args.one_process else None)
     comparison = None
-    if args.second_opinion:
+    verdicts: dict[int, str] | None = None
+    if args.second_opinion == "tshark":
         from qa.analysis.tshark import second_opinion
 
         comparison = second_opinion(report)
+    elif args.second_opinion == "wireshark":
+        from qa.analysis.wireshark import frame_verdicts
+
+        ports = [int(p) for p in report.stats.get("sip_ports", [])]  # type: ignore[union-attr]
+        verdicts = frame_verdicts(path, (f.frame for f in report.findings if f.frame is not None), ports)
     if args.json:
         doc = rep.check_json(report)
         if comparison is not None:
             doc["second_opinion"] = comparison.to_json()
+        if verdicts is not None:
+            for finding in doc["findings"]:  # type: ignore[attr-defined]
+                if finding.get("frame") in verdicts:
+                    finding["wireshark"] = verdicts[finding["frame"]]
         print(json.dumps(doc, sort_keys=False))
     else:
         console.print(verbatim(rep.summary_table(report)))
@@ -139,7 +150,25 @@ def _check_one(path: Path, args: argparse.Namespace) -> int:
             console.print(verbatim(table, markup_columns=("severity",)))
         if comparison is not None:
             _print_comparison(comparison)
+        if verdicts is not None:
+            _print_verdicts(report, verdicts)
     return exit_code(report.severity_counts, args.fail_on)
+
+
+def _print_verdicts(report, verdicts: dict[int, str]) -> None:
+    """One row per flagged frame: voipqa's findings and Wireshark's verdict on that frame."""
+    from rich.table import Table
+
+    table = Table(title=plain(f"Wireshark's verdict on the flagged frames of {report.file}"), title_justify="left")
+    for col in ("frame", "voipqa", "wireshark"):
+        table.add_column(col, overflow="fold")
+    ours: dict[int, list[str]] = {}
+    for f in report.findings:
+        if f.frame in verdicts:
+            ours.setdefault(f.frame, []).append(f.rule)
+    for frame in sorted(ours):
+        table.add_row(plain(frame), plain(", ".join(ours[frame])), plain(verdicts[frame]))
+    console.print(table)
 
 
 def exit_code(severities: dict[str, int], fail_on: str = "error") -> int:

@@ -16,7 +16,7 @@ from qa.paths import ROOT
 MAX_BYTES = 1024 * 1024
 #: Top-level entries a commit may hold; a new one is a decision: add it here.
 ROOT_ENTRIES = {
-    ".ci", ".dockerignore", ".github", ".gitignore", "Dockerfile", "README.md", "benchmarks", "bootstrap",
+    ".ci", ".dockerignore", ".github", ".gitignore", "Dockerfile", "README.md", "benchmarks", "bootstrap", "examples",
     "carriers", "deploy", "docker", "docker-compose.yml", "docker-compose.host.yml", "docs", "environments", "lab", "profiles", "pyproject.toml",
     "qa", "robot_suites", "sipp", "tests",
 }

@@ -123,3 +123,21 @@ def test_a_keyword_takes_a_call_record_a_dictionary_a_call_id_or_run():
     assert call_id_of("x@h") == "x@h" and call_id_of("run") is None
     with pytest.raises(ValueError, match="not a call"):
         call_id_of({"case": "no id"})
+
+
+def test_each_finding_carries_wiresharks_verdict_on_its_frame(capsys):
+    code, out, _ = _run(capsys, "pcap", "check", str(ROOT / "robot_suites" / "data" / "malformed-sip.pcap"),
+                        "--second-opinion", "wireshark", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["findings"]
+    assert all(f["wireshark"] == "no complaint" for f in doc["findings"]), "tshark 4.0 has no word on these"
+
+
+@pytest.mark.corpus("pcaps")
+def test_wiresharks_expert_info_is_the_verdict_where_it_complains():
+    from qa.analysis.wireshark import frame_verdicts
+    from tests.corpus import CORPUS
+
+    verdicts = frame_verdicts(CORPUS / "pcaps" / "sngrep-aaa.pcap", [6, 7, 8])
+    assert verdicts == {6: "no complaint", 7: "DNS query retransmission. Original request in frame 6",
+                        8: "DNS query retransmission. Original request in frame 6"}
