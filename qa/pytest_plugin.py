@@ -178,11 +178,21 @@ class _CallFilters:
 def run_load(pytestconfig: pytest.Config, voipqa_lab: Any, voipqa_output: Path) -> Callable[..., dict[str, Any]]:
     """``run_load(profile, rate=None, duration=None, workers=1)`` → the run's summary
     (load.json as a dictionary), its files under the output's ``load/``."""
-    from qa.load.runner import LoadRequest, run_load as run
+    env = _env_name(pytestconfig) or "lab"
 
     def load(profile: str, rate: float | None = None, duration: float | None = None, workers: int = 1) -> dict[str, Any]:
-        out = voipqa_output / "load" / f"{Path(profile).stem}-{os.getpid()}-{next(_LOAD_RUNS)}"
-        outcome = run(LoadRequest(profile=profile, env=_env_name(pytestconfig) or "lab", rate=rate, duration=duration,
-                                  workers=workers, output=out), echo=lambda line: None)
-        return outcome.result
+        return load_run(env, voipqa_output, profile, rate=rate, duration=duration, workers=workers)
     return load
+
+
+def load_run(env: str, output: Path, profile: str, *, rate: float | None = None, duration: float | None = None,
+             workers: int = 1) -> dict[str, Any]:
+    """One load run of ``profile`` against ``env``, its files in ``output/load/PROFILE-PID-N``."""
+    from qa.load.runner import LoadRequest, run_load as run
+
+    out = output / "load" / f"{Path(profile).stem}-{os.getpid()}-{next(_LOAD_RUNS)}"
+    outcome = run(LoadRequest(profile=profile, env=env, rate=rate, duration=duration, workers=workers, output=out),
+                  echo=lambda line: None)
+    if outcome.signal is not None:
+        raise KeyboardInterrupt(f"load run interrupted by signal {outcome.signal}; what ran is in {out}")
+    return outcome.result
