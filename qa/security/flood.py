@@ -20,9 +20,7 @@ from qa.customer.client import place_call
 from qa.customer.uac import CallConfig
 from qa.security.model import AttackResult, Log
 from qa.security.target import SecurityTarget
-from qa.security.wire import request
-from qa.sip import Response, parse_message
-from qa.errors import ParseError
+from qa.security.wire import parse_response, request
 
 #: packets per pacing step (the sender sleeps between bursts to hold the rate)
 BURST = 20
@@ -114,11 +112,8 @@ def _listen(sock: socket.socket, tally: Tally, started: float, stop: threading.E
             continue
         except OSError:
             return
-        try:
-            msg = parse_message(data)
-        except ParseError:
-            continue
-        if not isinstance(msg, Response) or msg.status < 200:
+        msg = parse_response(data)
+        if msg is None or msg.status < 200:
             continue
         at = time.monotonic() - started
         tally.codes[msg.status] = tally.codes.get(msg.status, 0) + 1

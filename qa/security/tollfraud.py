@@ -86,8 +86,7 @@ def _outside(target: SecurityTarget, victim: str, number: str) -> Attempt:
         with SipSocket(target.host, target.port, "udp", local=source, timeout=2.0) as sock:
             request = invite_request(sock, target, victim, number)
             rnd = challenge_round(sock, request, victim, target.accounts[victim])
-            call_id = str(request.call_id)
-            reply = rnd.answer if rnd.challenge is not None else rnd.answer
+            call_id, reply = str(request.call_id), rnd.answer
     except OSError as exc:
         return Attempt("outside-allow-list", f"from {source}: cannot send ({exc})", number)
     return _attempt("outside-allow-list", f"valid credentials from {source}, outside the allow-list",

@@ -33,7 +33,7 @@ from typing import Any
 
 from qa.errors import ParseError
 from qa.sdp import make_offer
-from qa.sip import Headers, Request, Response, parse_message
+from qa.sip import Headers, Request, Response
 from qa.security import wire
 from qa.security.model import AttackResult, Log
 from qa.security.target import SecurityTarget, wait_for_witnesses
@@ -260,7 +260,7 @@ class _Session:
                 data = sock.recv(65535)
             except OSError:
                 return
-            response = _parse_response(data)
+            response = wire.parse_response(data)
             if response is None:
                 continue
             owner = by_id.get(response.headers.get("Call-ID") or "", current)
@@ -303,14 +303,6 @@ class _Session:
                 self.collect(pending, pending.deadline())
             pending.sock.close()
         self.open.clear()
-
-
-def _parse_response(data: bytes) -> Response | None:
-    try:
-        message = parse_message(data)
-    except ParseError:
-        return None
-    return message if isinstance(message, Response) else None
 
 
 def _request_uri(data: bytes) -> str:

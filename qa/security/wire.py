@@ -83,7 +83,7 @@ class SipSocket:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             if self._pending:
-                msg = _response(self._pending.pop(0))
+                msg = parse_response(self._pending.pop(0))
                 if msg is not None:
                     return msg
                 continue
@@ -136,7 +136,8 @@ class SipSocket:
                        content_type=content_type)
 
 
-def _response(data: bytes) -> Response | None:
+def parse_response(data: bytes) -> Response | None:
+    """The SIP response in ``data``, or None for anything else (a request, garbage)."""
     try:
         msg = parse_message(data)
     except ParseError:
@@ -185,24 +186,22 @@ def with_credentials(req: Request, challenge_reply: Response, user: str, passwor
     value = challenge_reply.headers.get("WWW-Authenticate" if www else "Proxy-Authenticate") or ""
     challenge = parse_digest_challenge(value)
     auth = build_authorization(challenge, username=user, password=password, method=req.method, uri=req.uri)
+    again = fresh(req, next_cseq=True)
+    again.headers.add("Authorization" if www else "Proxy-Authorization", auth)
+    return again
+
+
+def fresh(req: Request, *, next_cseq: bool = False) -> Request:
+    """``req`` as a new transaction (new branch) with its headers, body and Call-ID kept;
+    ``next_cseq``: with CSeq + 1 and without its credentials (to answer a new challenge)."""
     headers = Headers()
     for name, val in req.headers:
-        if name.lower() == "via":
+        lower = name.lower()
+        if lower == "via":
             val = val.split(";branch=")[0] + f";branch={new_branch()};rport"
-        elif name.lower() == "cseq":
+        elif next_cseq and lower == "cseq":
             val = f"{req.cseq[0] + 1} {req.method}"
-        elif name.lower() in ("authorization", "proxy-authorization"):
+        elif next_cseq and lower in ("authorization", "proxy-authorization"):
             continue
-        headers.add(name, val)
-    headers.add("Authorization" if www else "Proxy-Authorization", auth)
-    return Request(req.method, req.uri, headers, req.body)
-
-
-def fresh(req: Request) -> Request:
-    """``req`` as a new transaction (new branch) with its headers, body and Call-ID kept."""
-    headers = Headers()
-    for name, val in req.headers:
-        if name.lower() == "via":
-            val = val.split(";branch=")[0] + f";branch={new_branch()};rport"
         headers.add(name, val)
     return Request(req.method, req.uri, headers, req.body)
